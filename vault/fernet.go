@@ -1,0 +1,212 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash"
+)
+
+// ErrBadToken is returned for any token that is not a valid Fernet token
+// under the given key: bad base64, wrong length, wrong version, failed MAC,
+// or bad padding. Callers test for it to tell corruption from I/O errors.
+var ErrBadToken = errors.New("invalid fernet token")
+
+const (
+	fernetVersion  = 0x80
+	fernetHeader   = 1 + 8 + 16 // version, timestamp, IV
+	fernetMACLen   = 32
+	fernetOverhead = fernetHeader + fernetMACLen
+	aesBlock       = 16
+)
+
+// tokenEncoding is padded base64url as the Fernet spec requires; Strict
+// rejects non-zero trailing bits so each byte string has one encoding.
+var tokenEncoding = base64.URLEncoding.Strict()
+
+// FernetKey is an immutable Fernet key (signing half and encryption half).
+// It is safe for concurrent use; per-goroutine state lives in a Codec.
+type FernetKey struct {
+	sign  [16]byte
+	block cipher.Block
+}
+
+// NewFernetKey makes a key from the 32 raw bytes of a Fernet key
+// (signing key ‖ encryption key), the form HKDF and PBKDF2 produce.
+func NewFernetKey(raw []byte) (*FernetKey, error) {
+	if len(raw) != 32 {
+		return nil, fmt.Errorf("fernet key must be 32 bytes, got %d", len(raw))
+	}
+	b, err := aes.NewCipher(raw[16:])
+	if err != nil {
+		return nil, err
+	}
+	k := &FernetKey{block: b}
+	copy(k.sign[:], raw[:16])
+	return k, nil
+}
+
+// ParseFernetKey decodes the base64url text form of a Fernet key, as other
+// Fernet libraries print it.
+func ParseFernetKey(s string) (*FernetKey, error) {
+	raw, err := base64.URLEncoding.DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("fernet key: %w", err)
+	}
+	return NewFernetKey(raw)
+}
+
+// TokenLen is the length of the base64 token that Seal produces for a
+// plaintext of n bytes. The content layout computes offsets from it.
+func TokenLen(n int) int {
+	return tokenEncoding.EncodedLen(rawTokenLen(n))
+}
+
+func rawTokenLen(n int) int {
+	return fernetOverhead + (n/aesBlock+1)*aesBlock
+}
+
+// Codec holds the mutable state (HMAC, CBC modes, scratch buffer) for
+// sealing and opening tokens under one key without allocating. A Codec is
+// not safe for concurrent use: give each goroutine its own.
+type Codec struct {
+	key *FernetKey
+	mac hash.Hash
+	enc cipher.BlockMode
+	dec cipher.BlockMode
+	raw []byte
+	sum [sha256.Size]byte
+}
+
+type ivSetter interface{ SetIV([]byte) }
+
+// NewCodec returns fresh per-goroutine state for k.
+func (k *FernetKey) NewCodec() *Codec {
+	var zero [16]byte
+	return &Codec{
+		key: k,
+		mac: hmac.New(sha256.New, k.sign[:]),
+		enc: cipher.NewCBCEncrypter(k.block, zero[:]),
+		dec: cipher.NewCBCDecrypter(k.block, zero[:]),
+	}
+}
+
+// Key returns the key this codec seals and opens with.
+func (c *Codec) Key() *FernetKey { return c.key }
+
+func (c *Codec) scratch(n int) []byte {
+	if cap(c.raw) < n {
+		c.raw = make([]byte, n)
+	}
+	return c.raw[:n]
+}
+
+func setIV(m cipher.BlockMode, iv []byte) cipher.BlockMode {
+	if s, ok := m.(ivSetter); ok {
+		s.SetIV(iv)
+		return m
+	}
+	return nil
+}
+
+// Seal appends to dst the Fernet token of plain with timestamp ts. iv is
+// the 16-byte CBC IV; nil draws one from crypto/rand (deterministic IVs
+// are only for names, where equal names must give equal tokens).
+func (c *Codec) Seal(dst, plain []byte, ts uint64, iv []byte) []byte {
+	n := rawTokenLen(len(plain))
+	raw := c.scratch(n)
+	raw[0] = fernetVersion
+	binary.BigEndian.PutUint64(raw[1:9], ts)
+	if iv == nil {
+		rand.Read(raw[9:25])
+	} else {
+		copy(raw[9:25], iv)
+	}
+	ct := raw[fernetHeader : n-fernetMACLen]
+	copy(ct, plain)
+	pad := len(ct) - len(plain)
+	for i := len(plain); i < len(ct); i++ {
+		ct[i] = byte(pad)
+	}
+	m := setIV(c.enc, raw[9:25])
+	if m == nil {
+		m = cipher.NewCBCEncrypter(c.key.block, raw[9:25])
+	}
+	m.CryptBlocks(ct, ct)
+	c.mac.Reset()
+	c.mac.Write(raw[:n-fernetMACLen])
+	c.mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
+	tl := tokenEncoding.EncodedLen(n)
+	dst = grow(dst, tl)
+	tokenEncoding.Encode(dst[len(dst)-tl:], raw)
+	return dst
+}
+
+// Open verifies token and appends its plaintext to dst, returning the
+// token's timestamp too. The MAC is checked in constant time before any
+// decryption; every failure wraps ErrBadToken.
+func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
+	if len(token)%4 != 0 || len(token) < TokenLen(0) {
+		return dst, 0, fmt.Errorf("%w: bad length %d", ErrBadToken, len(token))
+	}
+	// The stdlib decoder skips CR and LF; a token must not contain them.
+	if bytes.IndexByte(token, '\n') >= 0 || bytes.IndexByte(token, '\r') >= 0 {
+		return dst, 0, fmt.Errorf("%w: line break inside token", ErrBadToken)
+	}
+	raw := c.scratch(tokenEncoding.DecodedLen(len(token)))
+	n, err := tokenEncoding.Decode(raw, token)
+	if err != nil {
+		return dst, 0, fmt.Errorf("%w: %v", ErrBadToken, err)
+	}
+	raw = raw[:n]
+	if n < rawTokenLen(0) || (n-fernetOverhead)%aesBlock != 0 {
+		return dst, 0, fmt.Errorf("%w: bad payload length", ErrBadToken)
+	}
+	if raw[0] != fernetVersion {
+		return dst, 0, fmt.Errorf("%w: bad version byte %#x", ErrBadToken, raw[0])
+	}
+	body := raw[:n-fernetMACLen]
+	c.mac.Reset()
+	c.mac.Write(body)
+	sum := c.mac.Sum(c.sum[:0])
+	if subtle.ConstantTimeCompare(sum, raw[n-fernetMACLen:]) != 1 {
+		return dst, 0, fmt.Errorf("%w: MAC mismatch", ErrBadToken)
+	}
+	ts := binary.BigEndian.Uint64(raw[1:9])
+	ct := raw[fernetHeader : n-fernetMACLen]
+	m := setIV(c.dec, raw[9:25])
+	if m == nil {
+		m = cipher.NewCBCDecrypter(c.key.block, raw[9:25])
+	}
+	m.CryptBlocks(ct, ct)
+	pad := int(ct[len(ct)-1])
+	if pad < 1 || pad > aesBlock {
+		return dst, 0, fmt.Errorf("%w: bad padding", ErrBadToken)
+	}
+	var bad byte
+	for _, b := range ct[len(ct)-pad:] {
+		bad |= b ^ byte(pad)
+	}
+	if bad != 0 {
+		return dst, 0, fmt.Errorf("%w: bad padding", ErrBadToken)
+	}
+	return append(dst, ct[:len(ct)-pad]...), ts, nil
+}
+
+// grow extends b by n bytes, reallocating only when capacity runs out.
+func grow(b []byte, n int) []byte {
+	if cap(b)-len(b) < n {
+		nb := make([]byte, len(b), 2*cap(b)+n)
+		copy(nb, b)
+		b = nb
+	}
+	return b[:len(b)+n]
+}

@@ -1,0 +1,155 @@
+package vault
+
+import (
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+)
+
+// Vault is an unlocked vault: the backing directory, its header and the
+// derived keys. Everything that reads or writes vault data (the mount,
+// fsck, cat, decrypt) starts from one.
+type Vault struct {
+	dir    string
+	header *Header
+	keys   *Keys
+}
+
+// Credential unlocks a vault: a password, or instead a recovery key.
+type Credential struct {
+	Password    []byte
+	RecoveryKey string
+}
+
+// CreateOptions are the choices fixed when a vault is made.
+type CreateOptions struct {
+	Iterations     int // 0 means DefaultIterations
+	ChunkSize      int // 0 means DefaultChunkSize
+	PlaintextNames bool
+}
+
+// Create makes a new vault in dir, which must exist and be empty, and
+// returns it unlocked with the recovery key text to show the user once.
+func Create(dir string, password []byte, opts CreateOptions) (*Vault, string, error) {
+	if opts.Iterations == 0 {
+		opts.Iterations = DefaultIterations
+	}
+	if opts.ChunkSize == 0 {
+		opts.ChunkSize = DefaultChunkSize
+	}
+	if opts.Iterations < 1 || opts.Iterations > MaxIterations {
+		return nil, "", fmt.Errorf("iterations %d: must be from 1 to %d", opts.Iterations, MaxIterations)
+	}
+	if err := checkChunkSize(opts.ChunkSize); err != nil {
+		return nil, "", err
+	}
+	if len(password) == 0 {
+		return nil, "", errors.New("empty password")
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(entries) > 0 {
+		return nil, "", fmt.Errorf("%s is not empty", dir)
+	}
+	var master [32]byte
+	rand.Read(master[:])
+	keys := DeriveKeys(master)
+	h := &Header{Format: FormatVersion, ChunkSize: opts.ChunkSize}
+	if opts.PlaintextNames {
+		h.Features = []string{FeaturePlaintextNames}
+	} else {
+		h.Features = []string{FeatureEncryptedNames}
+	}
+	h.wrap(master, password, opts.Iterations, keys)
+	v := &Vault{dir: dir, header: h, keys: keys}
+	if !opts.PlaintextNames {
+		if err := CreateDirIV(dir); err != nil {
+			return nil, "", err
+		}
+	}
+	if err := writeFileAtomic(dir, HeaderName, h.marshal(), 0o400); err != nil {
+		return nil, "", fmt.Errorf("writing header: %w", err)
+	}
+	return v, FormatRecoveryKey(master), nil
+}
+
+// Unlock reads dir's header and unlocks it with cred.
+func Unlock(dir string, cred Credential) (*Vault, error) {
+	h, err := ReadHeader(dir)
+	if err != nil {
+		return nil, err
+	}
+	var master [32]byte
+	if cred.RecoveryKey != "" {
+		if master, err = ParseRecoveryKey(cred.RecoveryKey); err != nil {
+			return nil, err
+		}
+	} else if master, err = h.unwrapPassword(cred.Password); err != nil {
+		return nil, fmt.Errorf("%w for vault %s", err, dir)
+	}
+	keys := DeriveKeys(master)
+	if !hmacEqual(h.computeMAC(keys), h.MAC) {
+		if cred.RecoveryKey != "" {
+			return nil, fmt.Errorf("%w: recovery key does not match vault %s (or its header was tampered with)", ErrWrongPassword, dir)
+		}
+		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, HeaderName), ErrHeaderTampered)
+	}
+	return &Vault{dir: dir, header: h, keys: keys}, nil
+}
+
+// ChangePassword rewraps the master key under a new password and salt,
+// keeping the previous header as fernetfs.json.bak. Both files are
+// replaced atomically; content is untouched.
+func (v *Vault) ChangePassword(newPassword []byte, iterations int) error {
+	if len(newPassword) == 0 {
+		return errors.New("empty password")
+	}
+	if iterations == 0 {
+		iterations = v.header.KDF.Iterations
+	}
+	old, err := os.ReadFile(filepath.Join(v.dir, HeaderName))
+	if err != nil {
+		return err
+	}
+	h := *v.header
+	h.Features = slices.Clone(v.header.Features)
+	h.wrap(v.keys.master, newPassword, iterations, v.keys)
+	if err := writeFileAtomic(v.dir, HeaderBackupName, old, 0o400); err != nil {
+		return fmt.Errorf("writing header backup: %w", err)
+	}
+	if err := writeFileAtomic(v.dir, HeaderName, h.marshal(), 0o400); err != nil {
+		return fmt.Errorf("writing header: %w", err)
+	}
+	v.header = &h
+	return nil
+}
+
+// Dir is the backing directory.
+func (v *Vault) Dir() string { return v.dir }
+
+// Header is the parsed header; callers must not modify it.
+func (v *Vault) Header() *Header { return v.header }
+
+// Keys is the derived key set.
+func (v *Vault) Keys() *Keys { return v.keys }
+
+// ChunkSize is the plaintext bytes per content token.
+func (v *Vault) ChunkSize() int { return v.header.ChunkSize }
+
+// PlaintextNames reports whether names are stored unencrypted.
+func (v *Vault) PlaintextNames() bool { return v.header.HasFeature(FeaturePlaintextNames) }
+
+// RecoveryKey returns the recovery key text for this vault's master key.
+func (v *Vault) RecoveryKey() string { return FormatRecoveryKey(v.keys.master) }
+
+// IsVault reports whether dir looks like a vault (has a header file).
+func IsVault(dir string) bool {
+	_, err := os.Stat(filepath.Join(dir, HeaderName))
+	return !errors.Is(err, fs.ErrNotExist)
+}
