@@ -37,6 +37,7 @@ var tokenEncoding = base64.URLEncoding.Strict()
 type FernetKey struct {
 	sign  [16]byte
 	block cipher.Block
+	sched aes128Schedule
 }
 
 // NewFernetKey makes a key from the 32 raw bytes of a Fernet key
@@ -51,6 +52,7 @@ func NewFernetKey(raw []byte) (*FernetKey, error) {
 	}
 	k := &FernetKey{block: b}
 	copy(k.sign[:], raw[:16])
+	k.sched.expand(raw[16:])
 	return k, nil
 }
 
@@ -136,11 +138,7 @@ func (c *Codec) Seal(dst, plain []byte, ts uint64, iv []byte) []byte {
 	for i := len(plain); i < len(ct); i++ {
 		ct[i] = byte(pad)
 	}
-	m := setIV(c.enc, raw[9:25])
-	if m == nil {
-		m = cipher.NewCBCEncrypter(c.key.block, raw[9:25])
-	}
-	m.CryptBlocks(ct, ct)
+	c.cbcEncrypt(ct, ct, raw[9:25])
 	c.mac.Reset()
 	c.mac.Write(raw[:n-fernetMACLen])
 	c.mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
@@ -182,11 +180,7 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 	}
 	ts := binary.BigEndian.Uint64(raw[1:9])
 	ct := raw[fernetHeader : n-fernetMACLen]
-	m := setIV(c.dec, raw[9:25])
-	if m == nil {
-		m = cipher.NewCBCDecrypter(c.key.block, raw[9:25])
-	}
-	m.CryptBlocks(ct, ct)
+	c.cbcDecrypt(ct, ct, raw[9:25])
 	pad := int(ct[len(ct)-1])
 	if pad < 1 || pad > aesBlock {
 		return dst, 0, fmt.Errorf("%w: bad padding", ErrBadToken)
