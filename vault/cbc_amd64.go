@@ -20,16 +20,6 @@ func cbcEncAES128(xk *[176]byte, iv *byte, dst, src *byte, n int)
 //go:noescape
 func cbcDecAES128(xk *[176]byte, iv *byte, dst, src *byte, n int)
 
-// cpuid executes the CPUID instruction.
-func cpuid(leaf, sub uint32) (a, b, c, d uint32)
-
-// haveAESNI reports AES-NI (CPUID.1:ECX bit 25); it is fixed at package
-// initialisation.
-var haveAESNI = func() bool {
-	_, _, c, _ := cpuid(1, 0)
-	return c&(1<<25) != 0
-}()
-
 // cbcEncrypt CBC-encrypts src (a multiple of 16 bytes) into dst under iv.
 func (c *Codec) cbcEncrypt(dst, src, iv []byte) {
 	if !haveAESNI {

@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"bytes"
 	"crypto/aes"
 	"crypto/cipher"
 	"crypto/hmac"
@@ -133,18 +132,27 @@ func (c *Codec) Seal(dst, plain []byte, ts uint64, iv []byte) []byte {
 		copy(raw[9:25], iv)
 	}
 	ct := raw[fernetHeader : n-fernetMACLen]
-	copy(ct, plain)
-	pad := len(ct) - len(plain)
-	for i := len(plain); i < len(ct); i++ {
-		ct[i] = byte(pad)
+	// Encrypt the whole blocks straight from plain; only the last block,
+	// which carries the PKCS7 padding, goes through a copy.
+	full := len(plain) &^ (aesBlock - 1)
+	c.cbcEncrypt(ct[:full], plain[:full], raw[9:25])
+	last := ct[full:]
+	copy(last, plain[full:])
+	pad := byte(len(last) - (len(plain) - full))
+	for i := len(plain) - full; i < len(last); i++ {
+		last[i] = pad
 	}
-	c.cbcEncrypt(ct, ct, raw[9:25])
+	chain := raw[9:25]
+	if full > 0 {
+		chain = ct[full-aesBlock : full]
+	}
+	c.cbcEncrypt(last, last, chain)
 	c.mac.Reset()
 	c.mac.Write(raw[:n-fernetMACLen])
 	c.mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
-	tl := tokenEncoding.EncodedLen(n)
+	tl := b64EncodedLen(n)
 	dst = grow(dst, tl)
-	tokenEncoding.Encode(dst[len(dst)-tl:], raw)
+	b64Encode(dst[len(dst)-tl:], raw)
 	return dst
 }
 
@@ -155,14 +163,12 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 	if len(token)%4 != 0 || len(token) < TokenLen(0) {
 		return dst, 0, fmt.Errorf("%w: bad length %d", ErrBadToken, len(token))
 	}
-	// The stdlib decoder skips CR and LF; a token must not contain them.
-	if bytes.IndexByte(token, '\n') >= 0 || bytes.IndexByte(token, '\r') >= 0 {
-		return dst, 0, fmt.Errorf("%w: line break inside token", ErrBadToken)
-	}
-	raw := c.scratch(tokenEncoding.DecodedLen(len(token)))
-	n, err := tokenEncoding.Decode(raw, token)
-	if err != nil {
-		return dst, 0, fmt.Errorf("%w: %v", ErrBadToken, err)
+	// Unlike encoding/base64, b64Decode rejects CR and LF along with every
+	// other character outside the alphabet.
+	raw := c.scratch(len(token) / 4 * 3)
+	n, ok := b64Decode(raw, token)
+	if !ok {
+		return dst, 0, fmt.Errorf("%w: malformed base64", ErrBadToken)
 	}
 	raw = raw[:n]
 	if n < rawTokenLen(0) || (n-fernetOverhead)%aesBlock != 0 {
@@ -180,19 +186,26 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 	}
 	ts := binary.BigEndian.Uint64(raw[1:9])
 	ct := raw[fernetHeader : n-fernetMACLen]
-	c.cbcDecrypt(ct, ct, raw[9:25])
-	pad := int(ct[len(ct)-1])
-	if pad < 1 || pad > aesBlock {
-		return dst, 0, fmt.Errorf("%w: bad padding", ErrBadToken)
-	}
+	// Decrypt straight into dst's spare room; on bad padding that room is
+	// wiped so no unverified plaintext is left behind.
+	start := len(dst)
+	out := grow(dst, len(ct))
+	pt := out[start:]
+	c.cbcDecrypt(pt, ct, raw[9:25])
+	pad := int(pt[len(pt)-1])
 	var bad byte
-	for _, b := range ct[len(ct)-pad:] {
+	if pad < 1 || pad > aesBlock {
+		bad = 1
+		pad = aesBlock
+	}
+	for _, b := range pt[len(pt)-pad:] {
 		bad |= b ^ byte(pad)
 	}
 	if bad != 0 {
+		clear(pt)
 		return dst, 0, fmt.Errorf("%w: bad padding", ErrBadToken)
 	}
-	return append(dst, ct[:len(ct)-pad]...), ts, nil
+	return out[:len(out)-pad], ts, nil
 }
 
 // grow extends b by n bytes, reallocating only when capacity runs out.
