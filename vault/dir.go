@@ -1,0 +1,309 @@
+package vault
+
+import (
+	"crypto/rand"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+
+	"golang.org/x/sys/unix"
+)
+
+// Dir is an open backing directory with its IV. Every access below it is
+// relative to its descriptor (openat, mkdirat, ...), so a directory that
+// is renamed or swapped for a symlink while in use cannot redirect the
+// vault outside the tree. Its methods may be called concurrently; Close
+// must come after all of them.
+type Dir struct {
+	v    *Vault
+	fd   int
+	iv   []byte
+	path string // backing path, for error messages only
+}
+
+// DirEntry is one plaintext entry of a directory listing. Ino and Type
+// come from the directory itself, so a listing costs no stat per entry.
+type DirEntry struct {
+	// Name is the plaintext name ("" when Err is set).
+	Name string
+	// Backing is the entry's name in the backing directory.
+	Backing string
+	// Ino is the backing inode number.
+	Ino uint64
+	// Type is the S_IFMT bits of the entry's mode, or 0 when the backing
+	// filesystem does not report types in its listings.
+	Type uint32
+	// Err is set (wrapping ErrCorrupt) when the backing name does not
+	// decode; one bad entry must not hide the rest of the directory.
+	Err error
+}
+
+const dirOpenFlags = unix.O_RDONLY | unix.O_DIRECTORY | unix.O_NOFOLLOW | unix.O_CLOEXEC
+
+// OpenRoot opens the vault's backing root, the one directory opened by
+// path; everything else is reached from it.
+func (v *Vault) OpenRoot() (*Dir, error) {
+	fd, err := unix.Open(v.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, &os.PathError{Op: "open", Path: v.dir, Err: err}
+	}
+	return v.newDir(fd, v.dir)
+}
+
+// newDir wraps an open directory descriptor, reading its IV; it takes
+// ownership of fd and closes it on error.
+func (v *Vault) newDir(fd int, path string) (*Dir, error) {
+	d := &Dir{v: v, fd: fd, path: path}
+	if !v.PlaintextNames() {
+		iv, err := readDirIVAt(fd, path)
+		if err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+		d.iv = iv
+	}
+	return d, nil
+}
+
+// Fd is the directory's descriptor, for *at calls by the FUSE layer. It
+// stays owned by the Dir.
+func (d *Dir) Fd() int { return d.fd }
+
+// IV is the directory IV (nil in plaintext-name vaults); callers must not
+// modify it.
+func (d *Dir) IV() []byte { return d.iv }
+
+// Close releases the descriptor; further calls are no-ops.
+func (d *Dir) Close() error {
+	if d.fd < 0 {
+		return nil
+	}
+	err := unix.Close(d.fd)
+	d.fd = -1
+	return err
+}
+
+func (d *Dir) pathErr(op, name string, err error) error {
+	return &os.PathError{Op: op, Path: filepath.Join(d.path, name), Err: err}
+}
+
+// BackingName translates a plaintext name in this directory without
+// touching the disk: enough for lookup, stat, open, unlink.
+func (d *Dir) BackingName(plain string) (string, error) {
+	b, _, err := d.v.EncryptName(d.iv, plain)
+	return b, err
+}
+
+// PrepareName translates a name about to be created (or renamed/linked
+// to), writing the long-name sidecar first when there is one, so the new
+// entry is never visible without it. Safe to repeat: an existing sidecar
+// with the right token is kept, a stale one replaced.
+func (d *Dir) PrepareName(plain string) (string, error) {
+	b, _, err := d.prepare(plain)
+	return b, err
+}
+
+// prepare is PrepareName, also reporting whether it created the sidecar,
+// so a failed create can remove it without touching an existing entry's.
+func (d *Dir) prepare(plain string) (backing string, created bool, err error) {
+	backing, long, err := d.v.EncryptName(d.iv, plain)
+	if err != nil || long == "" {
+		return backing, false, err
+	}
+	sc := LongNameSidecar(backing)
+	old, err := readSmallFileAt(d.fd, sc, maxSidecarLen)
+	if err == nil && string(old) == long {
+		return backing, false, nil
+	}
+	if errors.Is(err, unix.ENOENT) {
+		err = writeNewFileAt(d.fd, sc, []byte(long), 0o400)
+		if err == nil {
+			return backing, true, nil
+		}
+		if !errors.Is(err, unix.EEXIST) {
+			return "", false, d.pathErr("create", sc, err)
+		}
+	}
+	// Stale, damaged or concurrently created: replace it atomically.
+	var rnd [8]byte
+	rand.Read(rnd[:])
+	tmp := reservedTmpPrefix + "tmp-" + hex.EncodeToString(rnd[:])
+	if err := writeNewFileAt(d.fd, tmp, []byte(long), 0o400); err != nil {
+		return "", false, d.pathErr("create", tmp, err)
+	}
+	if err := unix.Renameat(d.fd, tmp, d.fd, sc); err != nil {
+		unix.Unlinkat(d.fd, tmp, 0)
+		return "", false, d.pathErr("rename", sc, err)
+	}
+	return backing, false, nil
+}
+
+// ForgetName removes the sidecar of a long name once its entry is gone
+// (unlinked, or renamed away). Call it only after the entry no longer
+// exists under backing; for other names it does nothing.
+func (d *Dir) ForgetName(backing string) error {
+	if d.v.PlaintextNames() || !isLongName(backing) {
+		return nil
+	}
+	sc := LongNameSidecar(backing)
+	if err := unix.Unlinkat(d.fd, sc, 0); err != nil && err != unix.ENOENT {
+		return d.pathErr("unlinkat", sc, err)
+	}
+	return nil
+}
+
+// OpenDir opens the subdirectory plain without following symlinks, so a
+// backing symlink cannot make the vault read a directory outside it.
+func (d *Dir) OpenDir(plain string) (*Dir, error) {
+	b, err := d.BackingName(plain)
+	if err != nil {
+		return nil, err
+	}
+	return d.openBacking(b)
+}
+
+func (d *Dir) openBacking(backing string) (*Dir, error) {
+	fd, err := openatRetry(d.fd, backing, dirOpenFlags, 0)
+	if err != nil {
+		return nil, d.pathErr("openat", backing, err)
+	}
+	return d.v.newDir(fd, filepath.Join(d.path, backing))
+}
+
+// Mkdir creates the subdirectory plain and, in encrypted-name vaults, its
+// IV file, returning the backing name. The directory is made with owner
+// rwx so the IV can be written even for a requested mode like 0500, then
+// set to the requested owner bits; a failure removes what was made, so no
+// directory is left without an IV.
+func (d *Dir) Mkdir(plain string, mode uint32) (backing string, err error) {
+	backing, created, err := d.prepare(plain)
+	if err != nil {
+		return "", err
+	}
+	mode &= 0o7777
+	if d.v.PlaintextNames() {
+		if err := unix.Mkdirat(d.fd, backing, mode); err != nil {
+			return "", d.pathErr("mkdirat", backing, err)
+		}
+		return backing, nil
+	}
+	undoSidecar := func() {
+		if created {
+			unix.Unlinkat(d.fd, LongNameSidecar(backing), 0)
+		}
+	}
+	if err := unix.Mkdirat(d.fd, backing, mode|0o700); err != nil {
+		undoSidecar()
+		return "", d.pathErr("mkdirat", backing, err)
+	}
+	fail := func(op string, err error) (string, error) {
+		unix.Unlinkat(d.fd, backing, unix.AT_REMOVEDIR)
+		undoSidecar()
+		return "", d.pathErr(op, backing, err)
+	}
+	fd, err := openatRetry(d.fd, backing, dirOpenFlags, 0)
+	if err != nil {
+		return fail("openat", err)
+	}
+	defer unix.Close(fd)
+	if err := writeDirIVAt(fd); err != nil {
+		return fail("create "+DirIVName+" in", err)
+	}
+	if mode&0o700 != 0o700 {
+		var st unix.Stat_t
+		err := unix.Fstat(fd, &st)
+		if err == nil {
+			// Keep what the umask did to group and other bits.
+			err = unix.Fchmod(fd, (st.Mode&0o7077)|(mode&0o700))
+		}
+		if err != nil {
+			unix.Unlinkat(fd, DirIVName, 0)
+			return fail("chmod", err)
+		}
+	}
+	return backing, nil
+}
+
+// List reads the directory and decrypts every name. It reads through a
+// fresh descriptor, so concurrent listings of one Dir do not share a
+// directory offset.
+func (d *Dir) List() ([]DirEntry, error) {
+	fd, err := openatRetry(d.fd, ".", dirOpenFlags, 0)
+	if err != nil {
+		return nil, d.pathErr("openat", ".", err)
+	}
+	defer unix.Close(fd)
+	var nc *nameCodec
+	if !d.v.PlaintextNames() {
+		nc = d.v.newNameCodec(d.v.keys.NameKey())
+	}
+	readSidecar := func(name string) ([]byte, error) {
+		return readSmallFileAt(d.fd, name, maxSidecarLen)
+	}
+	var out []DirEntry
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := unix.Getdents(fd, buf)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, d.pathErr("getdents", ".", err)
+		}
+		if n <= 0 {
+			return out, nil
+		}
+		for b := buf[:n]; len(b) > 0; {
+			ino, typ, name, rest, ok := parseDirent(b)
+			if !ok {
+				return nil, d.pathErr("getdents", ".", fmt.Errorf("malformed directory entry"))
+			}
+			b = rest
+			if name == "." || name == ".." {
+				continue
+			}
+			e := DirEntry{Backing: name, Ino: ino, Type: typ}
+			switch {
+			case nc != nil && isLongName(name):
+				e.Name, e.Err = nc.decryptName(d.iv, name, readSidecar)
+			case IsReservedName(name):
+				continue
+			case nc != nil:
+				e.Name, e.Err = nc.decryptName(d.iv, name, nil)
+			default:
+				e.Name = name
+			}
+			if e.Err != nil {
+				e.Err = fmt.Errorf("%s: %w", d.path, e.Err)
+			}
+			out = append(out, e)
+		}
+	}
+}
+
+// parseDirent decodes one linux_dirent64 record: ino u64, off s64,
+// reclen u16, type u8, NUL-terminated name. DT_* values are the S_IFMT
+// bits shifted right by 12.
+func parseDirent(b []byte) (ino uint64, typ uint32, name string, rest []byte, ok bool) {
+	const nameOff = 19
+	if len(b) < nameOff {
+		return 0, 0, "", nil, false
+	}
+	reclen := int(binary.NativeEndian.Uint16(b[16:18]))
+	if reclen < nameOff || reclen > len(b) {
+		return 0, 0, "", nil, false
+	}
+	ino = binary.NativeEndian.Uint64(b[0:8])
+	typ = uint32(b[18]) << 12
+	nb := b[nameOff:reclen]
+	for i, c := range nb {
+		if c == 0 {
+			nb = nb[:i]
+			break
+		}
+	}
+	return ino, typ, string(nb), b[reclen:], true
+}

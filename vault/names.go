@@ -1,0 +1,242 @@
+package vault
+
+import (
+	"bytes"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"fmt"
+	"hash"
+	"io"
+	"strings"
+	"syscall"
+)
+
+// Name limits and reserved prefixes of the backing directory layout.
+const (
+	// MaxNameLen is the longest plaintext name, Linux's NAME_MAX, so every
+	// name a program can create on ext4 can be created in a vault.
+	MaxNameLen = 255
+	// maxBackingNameLen is NAME_MAX of the backing filesystem: a token
+	// longer than this is stored as a long name.
+	maxBackingNameLen = 255
+	// LongNamePrefix starts the backing name of a name whose token does not
+	// fit in NAME_MAX; the rest is base64url-nopad(sha256(token)).
+	LongNamePrefix = "fernetfs.longname."
+	// longNameSuffix ends the sidecar file holding a long name's token.
+	longNameSuffix = ".name"
+	// longNameHashLen is len(base64url-nopad(sha256)).
+	longNameHashLen = 43
+	// reservedPrefix and reservedTmpPrefix start every file fernetfs keeps
+	// for itself (header, diriv, long-name sidecars, temp files).
+	reservedPrefix    = "fernetfs."
+	reservedTmpPrefix = ".fernetfs."
+	// maxSidecarLen bounds what is read from a sidecar; the longest valid
+	// one, TokenLen(MaxNameLen), is 420 bytes.
+	maxSidecarLen = 1024
+)
+
+// errnoError is a sentinel that also unwraps to the errno the kernel
+// would give for the same mistake, so the FUSE layer can return it as is
+// and callers can still test for the sentinel.
+type errnoError struct {
+	msg   string
+	errno syscall.Errno
+}
+
+func (e *errnoError) Error() string { return e.msg }
+func (e *errnoError) Unwrap() error { return e.errno }
+
+// Name errors that callers tell apart: each unwraps to the errno the FUSE
+// layer should return (EINVAL, ENAMETOOLONG, EPERM).
+var (
+	// ErrInvalidName: "", ".", "..", or a name containing '/' or NUL;
+	// no directory entry can have it.
+	ErrInvalidName error = &errnoError{"invalid file name", syscall.EINVAL}
+	// ErrNameTooLong: a plaintext name over MaxNameLen bytes, or a symlink
+	// target whose token would not fit in the backing filesystem.
+	ErrNameTooLong error = &errnoError{"file name too long", syscall.ENAMETOOLONG}
+	// ErrReservedName: the name starts with "fernetfs." or ".fernetfs.",
+	// which the backing directory keeps for vault metadata; allowing it
+	// would let a plaintext-name vault overwrite its own header or hide
+	// the file from listings.
+	ErrReservedName error = &errnoError{"name reserved for fernetfs metadata", syscall.EPERM}
+)
+
+// CheckPlainName reports why name cannot be a directory entry of the
+// plaintext view. It is the same in both kinds of vault, so a tree that
+// fits one fits the other and `decrypt` output can always be re-imported;
+// names starting with "fernetfs." or ".fernetfs." are refused everywhere
+// because a plaintext-name vault would store them as its own metadata.
+func CheckPlainName(name string) error {
+	switch {
+	case name == "" || name == "." || name == "..":
+		return fmt.Errorf("name %q: %w", name, ErrInvalidName)
+	case len(name) > MaxNameLen:
+		return fmt.Errorf("name of %d bytes: %w", len(name), ErrNameTooLong)
+	case strings.ContainsAny(name, "/\x00"):
+		return fmt.Errorf("name %q: %w", name, ErrInvalidName)
+	case strings.HasPrefix(name, reservedPrefix) || strings.HasPrefix(name, reservedTmpPrefix):
+		return fmt.Errorf("name %q: %w", name, ErrReservedName)
+	}
+	return nil
+}
+
+// IsReservedName reports whether a backing directory entry is vault
+// metadata (header, diriv, temp file, long-name file) rather than a
+// plaintext entry, so listings never show it as such. Long names are
+// reserved too: List decodes them through their sidecar instead.
+func IsReservedName(backingName string) bool {
+	return strings.HasPrefix(backingName, reservedPrefix) ||
+		strings.HasPrefix(backingName, reservedTmpPrefix)
+}
+
+// LongNameSidecar names the file beside a long name that holds its full
+// token, which the backing name itself (a hash) cannot give back.
+func LongNameSidecar(backing string) string { return backing + longNameSuffix }
+
+// isLongName reports whether backing is the hashed form of a long name
+// (and not, for example, its sidecar).
+func isLongName(backing string) bool {
+	return len(backing) == len(LongNamePrefix)+longNameHashLen &&
+		strings.HasPrefix(backing, LongNamePrefix)
+}
+
+// longNameFor is the backing name of a token too long for NAME_MAX.
+func longNameFor(token []byte) string {
+	sum := sha256.Sum256(token)
+	return LongNamePrefix + base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// nameCodec seals and opens deterministic name tokens: the IV is an HMAC
+// of a context (directory IV, or "xattr") and the name, so the same name
+// in the same place always has the same token and lookups need no
+// directory scan. One nameCodec serves many names (a whole listing)
+// without allocating per-name hash state; it is not safe for concurrent use.
+type nameCodec struct {
+	c   *Codec
+	mac hash.Hash
+	sum [sha256.Size]byte
+}
+
+func (v *Vault) newNameCodec(k *FernetKey) *nameCodec {
+	return &nameCodec{c: k.NewCodec(), mac: hmac.New(sha256.New, v.keys.NameIVKey())}
+}
+
+// iv is HMAC-SHA256(NameIVKey, context || name)[:16].
+func (n *nameCodec) iv(context []byte, name string) []byte {
+	n.mac.Reset()
+	n.mac.Write(context)
+	io.WriteString(n.mac, name)
+	return n.mac.Sum(n.sum[:0])[:aesBlock]
+}
+
+func (n *nameCodec) seal(context []byte, name string) []byte {
+	return n.c.Seal(nil, []byte(name), 0, n.iv(context, name))
+}
+
+// open decrypts token and accepts it only if sealing the result again in
+// the same context gives the very same bytes. That single comparison
+// rejects a foreign or random IV, a non-zero timestamp and any other
+// base64 spelling, so two backing names never alias one plaintext name.
+func (n *nameCodec) open(context []byte, token []byte) (string, error) {
+	plain, _, err := n.c.Open(nil, token)
+	if err != nil {
+		return "", err
+	}
+	name := string(plain)
+	if !bytes.Equal(n.seal(context, name), token) {
+		return "", fmt.Errorf("not the canonical token of its name here (wrong directory, IV, timestamp or encoding)")
+	}
+	return name, nil
+}
+
+// encryptName maps a checked plaintext name to its backing name, and the
+// long token to store in the sidecar when the backing name is a hash.
+func (n *nameCodec) encryptName(dirIV []byte, plain string) (string, string) {
+	tok := n.seal(dirIV, plain)
+	if len(tok) <= maxBackingNameLen {
+		return string(tok), ""
+	}
+	return longNameFor(tok), string(tok)
+}
+
+func corruptName(backing string, reason error) error {
+	return fmt.Errorf("%w: backing name %q: %w", ErrCorrupt, backing, reason)
+}
+
+func (n *nameCodec) decryptName(dirIV []byte, backing string, readSidecar func(string) ([]byte, error)) (string, error) {
+	var tok []byte
+	long := strings.HasPrefix(backing, LongNamePrefix)
+	if long {
+		if !isLongName(backing) {
+			return "", corruptName(backing, fmt.Errorf("malformed long name"))
+		}
+		if readSidecar == nil {
+			return "", corruptName(backing, fmt.Errorf("long name without a sidecar reader"))
+		}
+		side, err := readSidecar(LongNameSidecar(backing))
+		if err != nil {
+			// %v, not %w: a missing sidecar is corruption, not ENOENT.
+			return "", corruptName(backing, fmt.Errorf("long-name sidecar: %v", err))
+		}
+		if longNameFor(side) != backing {
+			return "", corruptName(backing, fmt.Errorf("long-name sidecar does not match its hash"))
+		}
+		tok = side
+	} else {
+		tok = []byte(backing)
+	}
+	name, err := n.open(dirIV, tok)
+	if err != nil {
+		return "", corruptName(backing, err)
+	}
+	if err := CheckPlainName(name); err != nil {
+		return "", corruptName(backing, fmt.Errorf("decrypts to an impossible name: %v", err))
+	}
+	// A short token stored as a long name (or the reverse) is another
+	// spelling of the same name: only the form encryptName picks is valid.
+	// (open already proved tok is the name's token in this directory.)
+	if long != (len(tok) > maxBackingNameLen) {
+		return "", corruptName(backing, fmt.Errorf("name stored in the wrong (long/short) form"))
+	}
+	return name, nil
+}
+
+// EncryptName gives the backing name of plain in the directory whose IV
+// is dirIV. It is deterministic so that lookups translate a name without
+// listing the directory. longToken is non-empty iff the name is long: the
+// caller must store it in LongNameSidecar(backing) (Dir.PrepareName does).
+// In plaintext-name vaults the name is returned as is (after checks).
+func (v *Vault) EncryptName(dirIV []byte, plain string) (backing, longToken string, err error) {
+	if err := CheckPlainName(plain); err != nil {
+		return "", "", err
+	}
+	if v.PlaintextNames() {
+		return plain, "", nil
+	}
+	if len(dirIV) != DirIVLen {
+		return "", "", fmt.Errorf("directory IV of %d bytes, want %d", len(dirIV), DirIVLen)
+	}
+	backing, longToken = v.newNameCodec(v.keys.NameKey()).encryptName(dirIV, plain)
+	return backing, longToken, nil
+}
+
+// DecryptName turns a backing directory entry back into its plaintext
+// name. It accepts only the exact backing name EncryptName would produce
+// for the result in this directory, so corrupted, foreign or aliased
+// entries are errors (wrapping ErrCorrupt) instead of ghost files.
+// readSidecar reads a file beside backing; it is called only for long
+// names, with LongNameSidecar(backing).
+func (v *Vault) DecryptName(dirIV []byte, backing string, readSidecar func(sidecar string) ([]byte, error)) (string, error) {
+	if v.PlaintextNames() {
+		if err := CheckPlainName(backing); err != nil {
+			return "", err
+		}
+		return backing, nil
+	}
+	if len(dirIV) != DirIVLen {
+		return "", fmt.Errorf("directory IV of %d bytes, want %d", len(dirIV), DirIVLen)
+	}
+	return v.newNameCodec(v.keys.NameKey()).decryptName(dirIV, backing, readSidecar)
+}
