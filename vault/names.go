@@ -64,10 +64,10 @@ var (
 )
 
 // CheckPlainName reports why name cannot be a directory entry of the
-// plaintext view. It is the same in both kinds of vault, so a tree that
-// fits one fits the other and `decrypt` output can always be re-imported;
-// names starting with "fernetfs." or ".fernetfs." are refused everywhere
-// because a plaintext-name vault would store them as its own metadata.
+// plaintext view in any vault: empty, "." or "..", too long, or containing
+// '/' or NUL. Plaintext-name vaults also refuse reserved names (see
+// checkReserved); encrypted-name vaults store every name as a token, so
+// there a file may be called "fernetfs.json" like on any other disk.
 func CheckPlainName(name string) error {
 	switch {
 	case name == "" || name == "." || name == "..":
@@ -76,7 +76,15 @@ func CheckPlainName(name string) error {
 		return fmt.Errorf("name of %d bytes: %w", len(name), ErrNameTooLong)
 	case strings.ContainsAny(name, "/\x00"):
 		return fmt.Errorf("name %q: %w", name, ErrInvalidName)
-	case strings.HasPrefix(name, reservedPrefix) || strings.HasPrefix(name, reservedTmpPrefix):
+	}
+	return nil
+}
+
+// checkReserved refuses, in a plaintext-name vault, names the backing
+// directory keeps for vault metadata: storing one would overwrite the
+// header or hide the file from listings.
+func checkReserved(name string) error {
+	if IsReservedName(name) {
 		return fmt.Errorf("name %q: %w", name, ErrReservedName)
 	}
 	return nil
@@ -213,6 +221,9 @@ func (v *Vault) EncryptName(dirIV []byte, plain string) (backing, longToken stri
 		return "", "", err
 	}
 	if v.PlaintextNames() {
+		if err := checkReserved(plain); err != nil {
+			return "", "", err
+		}
 		return plain, "", nil
 	}
 	if len(dirIV) != DirIVLen {
@@ -231,6 +242,9 @@ func (v *Vault) EncryptName(dirIV []byte, plain string) (backing, longToken stri
 func (v *Vault) DecryptName(dirIV []byte, backing string, readSidecar func(sidecar string) ([]byte, error)) (string, error) {
 	if v.PlaintextNames() {
 		if err := CheckPlainName(backing); err != nil {
+			return "", err
+		}
+		if err := checkReserved(backing); err != nil {
 			return "", err
 		}
 		return backing, nil

@@ -216,7 +216,7 @@ func TestNameRejectsBadTokens(t *testing.T) {
 	}
 	for _, b := range []string{
 		"", "x", "junk", ".DS_Store", string(flip), foreign, good + "AAAA",
-		seal(""), seal("."), seal(".."), seal("a/b"), seal("a\x00b"), seal("fernetfs.json"),
+		seal(""), seal("."), seal(".."), seal("a/b"), seal("a\x00b"),
 		string(c.Seal(nil, []byte("file"), 0, make([]byte, 16))),
 	} {
 		if got, err := v.DecryptName(iv, b, nil); !errors.Is(err, ErrCorrupt) {
@@ -274,16 +274,13 @@ func TestCheckPlainName(t *testing.T) {
 		"ok": nil, "...": nil, "a.fernetfs.": nil, "fernetfs": nil, strings.Repeat("x", 255): nil,
 		"": ErrInvalidName, ".": ErrInvalidName, "..": ErrInvalidName, "a/b": ErrInvalidName, "/": ErrInvalidName,
 		"a\x00": ErrInvalidName, strings.Repeat("x", 256): ErrNameTooLong,
-		"fernetfs.json": ErrReservedName, "fernetfs.diriv": ErrReservedName, "fernetfs.longname.x": ErrReservedName,
-		".fernetfs.json.tmp-1": ErrReservedName, "fernetfs.anything": ErrReservedName,
+		// Reserved only in plaintext-name vaults (TestPlaintextNameVaultNames).
+		"fernetfs.json": nil, "fernetfs.diriv": nil, ".fernetfs.json.tmp-1": nil,
 	} {
 		err := CheckPlainName(name)
 		if want == nil && err != nil || want != nil && !errors.Is(err, want) {
 			t.Errorf("CheckPlainName(%q) = %v, want %v", name, err, want)
 		}
-	}
-	if !errors.Is(CheckPlainName("fernetfs.json"), syscall.EPERM) {
-		t.Error("reserved name does not map to EPERM")
 	}
 	if !errors.Is(CheckPlainName("a/b"), syscall.EINVAL) {
 		t.Error("invalid name does not map to EINVAL")
@@ -319,6 +316,23 @@ func TestPlaintextNameVaultNames(t *testing.T) {
 		}
 		if _, err := v.DecryptName(nil, name, nil); !errors.Is(err, ErrReservedName) {
 			t.Fatalf("DecryptName(%q): %v", name, err)
+		}
+		if _, _, err := v.EncryptName(nil, name); !errors.Is(err, syscall.EPERM) {
+			t.Fatalf("reserved name %q does not map to EPERM", name)
+		}
+	}
+}
+
+func TestEncryptedVaultAllowsMetadataLikeNames(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	iv := testDirIV(3)
+	for _, name := range []string{HeaderName, DirIVName, LongNamePrefix + "x", ".fernetfs.json.tmp-1"} {
+		b, _, err := v.EncryptName(iv, name)
+		if err != nil || IsReservedName(b) {
+			t.Fatalf("EncryptName(%q) = %q, %v", name, b, err)
+		}
+		if got, err := v.DecryptName(iv, b, nil); err != nil || got != name {
+			t.Fatalf("DecryptName(%q) = %q, %v", b, got, err)
 		}
 	}
 }
