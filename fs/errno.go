@@ -1,0 +1,88 @@
+package fs
+
+import (
+	"errors"
+	"io/fs"
+	"runtime/debug"
+	"syscall"
+
+	"github.com/fernetfs/fernetfs/vault"
+)
+
+// guard ends every request handler (deferred). It records file
+// activity for --idle and turns a panic into EIO plus a log line, so a
+// bug costs one request instead of the whole mount: go-fuse would
+// recover too, but only after our own deferred unlocks, and its message
+// goes to its own logger.
+func (r *root) guard(op string, errno *syscall.Errno) {
+	r.activity.Add(1)
+	if p := recover(); p != nil {
+		r.log.Printf("internal error in %s (request failed with EIO): %v\n%s", op, p, debug.Stack())
+		*errno = syscall.EIO
+	}
+}
+
+// errno maps an error from vault or a syscall to the status a FUSE
+// request returns. Corrupt data becomes EIO and one log line naming the
+// plaintext path, so the user learns which file is damaged while the
+// mount keeps serving everything else.
+func (r *root) errno(n *node, op string, err error) syscall.Errno {
+	if err == nil {
+		return 0
+	}
+	if errors.Is(err, vault.ErrCorrupt) {
+		r.log.Printf("%s: %s: %v", r.path(n), op, err)
+		return syscall.EIO
+	}
+	var e syscall.Errno
+	if errors.As(err, &e) {
+		return e
+	}
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return syscall.ENOENT
+	case errors.Is(err, fs.ErrExist):
+		return syscall.EEXIST
+	case errors.Is(err, fs.ErrPermission):
+		return syscall.EACCES
+	case errors.Is(err, fs.ErrInvalid):
+		return syscall.EINVAL
+	}
+	r.log.Printf("%s: %s: %v", r.path(n), op, err)
+	return syscall.EIO
+}
+
+// path is the plaintext path of n for log lines ("/" for the root,
+// "(unlinked)" when the node has no name any more).
+func (r *root) path(n *node) string {
+	if n == nil {
+		return "?"
+	}
+	if n.IsRoot() {
+		return "/"
+	}
+	if _, p := n.Parent(); p == nil {
+		return "(unlinked file)"
+	}
+	return "/" + n.Path(nil)
+}
+
+// nameErrno validates a plaintext name a request wants to create. The
+// kernel does not enforce NAME_MAX for FUSE, so we do; a reserved name
+// (only possible in plaintext-name vaults) is refused with EPERM.
+func nameErrno(name string) syscall.Errno {
+	if len(name) > 255 {
+		return syscall.ENAMETOOLONG
+	}
+	if err := vault.CheckPlainName(name); err != nil {
+		var e syscall.Errno
+		if errors.As(err, &e) {
+			return e
+		}
+		if name == "" || name == "." || name == ".." {
+			return syscall.EINVAL
+		}
+		return syscall.EPERM
+	}
+	return 0
+}

@@ -1,0 +1,180 @@
+package fs
+
+import (
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fernetfs/fernetfs/vault"
+)
+
+// openFile is the plaintext view of one open backing inode, shared by
+// every handle on it (through any hard link) so that one lock in
+// vault.Content serialises their read-modify-write of chunks.
+type openFile struct {
+	key fileKey
+	// f is given to vault as is: Content finds holes (SEEK_DATA/HOLE)
+	// through an *os.File's fd.
+	f  *os.File
+	fd int // f's fd, kept to avoid os.File.Fd's side effects
+	c  *vault.Content
+	// rw and refs are guarded by root.filesMu.
+	rw   bool
+	refs int
+}
+
+// upgrade makes a read-only openFile read-write: dup3 atomically points
+// its fd number at the new read-write description of the same inode, so
+// the shared content (and its lock) stays while concurrent reads go on.
+// Needed when a file first opened read-only (its mode denied us writing)
+// is opened for writing later.
+func (of *openFile) upgrade(fd int) error {
+	err := unix.Dup3(fd, of.fd, unix.O_CLOEXEC)
+	unix.Close(fd)
+	if err == nil {
+		of.rw = true
+	}
+	return err
+}
+
+// lookupOpen returns the open content of a backing inode, with a
+// reference the caller must drop with releaseContent, or nil.
+func (r *root) lookupOpen(k fileKey) *openFile {
+	r.filesMu.Lock()
+	defer r.filesMu.Unlock()
+	of := r.files[k]
+	if of != nil {
+		of.refs++
+	}
+	return of
+}
+
+// releaseContent drops a reference; the last one closes the backing fd.
+func (r *root) releaseContent(of *openFile) {
+	r.filesMu.Lock()
+	defer r.filesMu.Unlock()
+	of.refs--
+	if of.refs > 0 {
+		return
+	}
+	if r.files[of.key] == of {
+		delete(r.files, of.key)
+	}
+	of.f.Close()
+}
+
+// register adds a freshly opened backing fd for key, or, when another
+// request opened the same inode meanwhile, keeps the existing content
+// (upgrading it to read-write if fd is and it is not). name is the
+// plaintext path vault names in its errors.
+func (r *root) register(key fileKey, fd int, rw bool, name string) (*openFile, error) {
+	r.filesMu.Lock()
+	defer r.filesMu.Unlock()
+	of := r.files[key]
+	switch {
+	case of == nil:
+		f := os.NewFile(uintptr(fd), name)
+		of = &openFile{key: key, f: f, fd: fd, c: r.v.OpenContent(f, name), rw: rw}
+		r.files[key] = of
+	case rw && !of.rw:
+		if err := of.upgrade(fd); err != nil {
+			return nil, err
+		}
+	default:
+		unix.Close(fd)
+	}
+	of.refs++
+	return of, nil
+}
+
+// acquireContent returns n's shared content, opening the backing file
+// if no handle has it open yet. write asks for a read-write fd. Backing
+// files are opened read-write whenever the mount is (a writer needs
+// reads for read-modify-write, and a later writer can share the fd);
+// read-only only on a read-only mount or when the mode forbids writing.
+func (r *root) acquireContent(n *node, write bool) (*openFile, syscall.Errno) {
+	if of := r.lookupOpen(n.key); of != nil {
+		r.filesMu.Lock()
+		ok := !write || of.rw
+		r.filesMu.Unlock()
+		if ok {
+			return of, 0
+		}
+		r.releaseContent(of)
+	}
+	p, d, backing, errno := n.at()
+	if errno != 0 {
+		return nil, errno
+	}
+	defer p.releaseDir()
+	fd, rw, err := r.openBacking(d.Fd(), backing, write)
+	if err != nil {
+		return nil, r.errno(n, "open", err)
+	}
+	var st unix.Statx_t
+	if err := statFd(fd, &st); err != nil {
+		unix.Close(fd)
+		return nil, r.errno(n, "open", err)
+	}
+	if keyOf(&st) != n.key || st.Mode&unix.S_IFMT != unix.S_IFREG {
+		// A rename raced with us and the name now holds another file.
+		unix.Close(fd)
+		return nil, syscall.ENOENT
+	}
+	of, err := r.register(n.key, fd, rw, r.path(n))
+	if err != nil {
+		return nil, r.errno(n, "open", err)
+	}
+	return of, 0
+}
+
+// openBacking opens a regular backing file, read-write if possible.
+func (r *root) openBacking(dirfd int, name string, write bool) (fd int, rw bool, err error) {
+	if r.readOnly {
+		fd, err = openAt(dirfd, name, unix.O_RDONLY, 0)
+		return fd, false, err
+	}
+	fd, err = openAt(dirfd, name, unix.O_RDWR, 0)
+	if err == nil {
+		return fd, true, nil
+	}
+	if err != unix.EACCES && err != unix.EROFS {
+		return -1, false, err
+	}
+	if !write {
+		fd, err = openAt(dirfd, name, unix.O_RDONLY, 0)
+		return fd, false, err
+	}
+	if err == unix.EACCES {
+		return r.openWriteOnly(dirfd, name)
+	}
+	return -1, false, err
+}
+
+// openWriteOnly handles a file we may write but not read (mode 0200):
+// content writes need reads, so, as the owner, we add read permission
+// just long enough to open it.
+func (r *root) openWriteOnly(dirfd int, name string) (int, bool, error) {
+	var st unix.Statx_t
+	if err := statAt(dirfd, name, &st); err != nil {
+		return -1, false, err
+	}
+	if int(st.Uid) != os.Geteuid() || st.Mode&0o200 == 0 || st.Mode&0o400 != 0 {
+		return -1, false, unix.EACCES
+	}
+	mode := uint32(st.Mode) & 0o7777
+	if err := chmodAt(dirfd, name, mode|0o400); err != nil {
+		return -1, false, err
+	}
+	fd, err := openAt(dirfd, name, unix.O_RDWR, 0)
+	if err2 := chmodAt(dirfd, name, mode); err2 != nil && err == nil {
+		unix.Close(fd)
+		return -1, false, err2
+	}
+	return fd, err == nil, err
+}
+
+// withFd runs fn on an open file's fd (fstat, fsync, fchmod, xattrs of
+// an unlinked file); the caller's reference keeps it open.
+func withFd(of *openFile, fn func(fd int) error) error { return fn(of.fd) }

@@ -1,0 +1,167 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+// handle is one open file description on the mount. It holds a
+// reference to the inode's shared content; all content access goes
+// through that, so handles on one inode never tear each other's chunks.
+type handle struct {
+	n  *node
+	of *openFile
+}
+
+var (
+	_ gofs.FileReader    = (*handle)(nil)
+	_ gofs.FileWriter    = (*handle)(nil)
+	_ gofs.FileFlusher   = (*handle)(nil)
+	_ gofs.FileFsyncer   = (*handle)(nil)
+	_ gofs.FileReleaser  = (*handle)(nil)
+	_ gofs.FileLseeker   = (*handle)(nil)
+	_ gofs.FileAllocater = (*handle)(nil)
+)
+
+// openFlags are returned for every open: the kernel may keep its page
+// cache across opens (we are the only writer of the backing files), and
+// close(2) needs no FLUSH round trip because content writes are never
+// buffered here.
+const openFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
+
+func (r *root) newHandle(n *node, of *openFile) *handle {
+	r.handles.Add(1)
+	return &handle{n: n, of: of}
+}
+
+// Read decrypts the chunks covering [off, off+len(dest)).
+func (h *handle) Read(ctx context.Context, dest []byte, off int64) (res fuse.ReadResult, errno syscall.Errno) {
+	defer h.n.r.guard("read", &errno)
+	n, err := h.of.c.ReadAt(dest, off)
+	if err != nil && !errors.Is(err, io.EOF) {
+		return nil, h.n.r.errno(h.n, "read", err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+// Write encrypts data at off. With O_APPEND the kernel has already set
+// off to the end of file under its inode lock, from a size we keep
+// exact, so appends need nothing special here.
+func (h *handle) Write(ctx context.Context, data []byte, off int64) (written uint32, errno syscall.Errno) {
+	defer h.n.r.guard("write", &errno)
+	if h.n.r.readOnly {
+		return 0, syscall.EROFS
+	}
+	n, err := h.of.c.WriteAt(data, off)
+	if err != nil {
+		return uint32(n), h.n.r.errno(h.n, "write", err)
+	}
+	return uint32(n), 0
+}
+
+// Flush has nothing to do (writes are not buffered); it is only called
+// if the kernel ignores FOPEN_NOFLUSH.
+func (h *handle) Flush(ctx context.Context) (errno syscall.Errno) {
+	defer h.n.r.guard("flush", &errno)
+	return 0
+}
+
+// Fsync syncs the backing file (fdatasync for fdatasync(2)).
+func (h *handle) Fsync(ctx context.Context, flags uint32) (errno syscall.Errno) {
+	defer h.n.r.guard("fsync", &errno)
+	err := withFd(h.of, func(fd int) error {
+		if flags&1 != 0 {
+			return unix.Fdatasync(fd)
+		}
+		return unix.Fsync(fd)
+	})
+	return h.n.r.errno(h.n, "fsync", err)
+}
+
+// Release drops the handle's content reference; the last one closes
+// the backing fd.
+func (h *handle) Release(ctx context.Context) (errno syscall.Errno) {
+	defer h.n.r.guard("release", &errno)
+	h.n.r.releaseContent(h.of)
+	h.n.r.handles.Add(-1)
+	return 0
+}
+
+// Lseek answers SEEK_DATA and SEEK_HOLE in plaintext offsets (the
+// kernel handles the other whences itself).
+func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (res uint64, errno syscall.Errno) {
+	defer h.n.r.guard("lseek", &errno)
+	var pos int64
+	var err error
+	switch whence {
+	case unix.SEEK_DATA:
+		pos, err = h.of.c.SeekData(int64(off))
+	case unix.SEEK_HOLE:
+		pos, err = h.of.c.SeekHole(int64(off))
+	default:
+		return 0, syscall.EINVAL
+	}
+	if err != nil {
+		if errors.Is(err, io.EOF) {
+			return 0, syscall.ENXIO
+		}
+		return 0, h.n.r.errno(h.n, "lseek", err)
+	}
+	return uint64(pos), 0
+}
+
+// Allocate supports plain fallocate (mode 0). Punching holes, zeroing
+// or keeping the size would need their own content operations, so they
+// are refused the way a local filesystem without them refuses.
+func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) (errno syscall.Errno) {
+	defer h.n.r.guard("fallocate", &errno)
+	if h.n.r.readOnly {
+		return syscall.EROFS
+	}
+	if mode != 0 {
+		return syscall.EOPNOTSUPP
+	}
+	return h.n.r.errno(h.n, "fallocate", h.of.c.Allocate(int64(off), int64(size)))
+}
+
+var (
+	_ gofs.NodeOpener         = (*node)(nil)
+	_ gofs.NodeCopyFileRanger = (*node)(nil)
+)
+
+// Open returns a handle on the inode's shared content. O_TRUNC is
+// handled here because the mount negotiates atomic O_TRUNC (one request
+// instead of OPEN plus SETATTR).
+func (n *node) Open(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuseFlags uint32, errno syscall.Errno) {
+	defer n.r.guard("open", &errno)
+	acc := flags & syscall.O_ACCMODE
+	write := acc != syscall.O_RDONLY
+	if write && n.r.readOnly {
+		return nil, 0, syscall.EROFS
+	}
+	of, errno := n.r.acquireContent(n, write)
+	if errno != 0 {
+		return nil, 0, errno
+	}
+	if write && flags&syscall.O_TRUNC != 0 {
+		if err := of.c.Truncate(0); err != nil {
+			n.r.releaseContent(of)
+			return nil, 0, n.r.errno(n, "truncate", err)
+		}
+	}
+	return n.r.newHandle(n, of), openFlags, 0
+}
+
+// CopyFileRange answers ENOSYS so the kernel stops asking and copies
+// through read and write itself: a backing-level copy would copy
+// ciphertext bound to another file's key.
+func (n *node) CopyFileRange(ctx context.Context, fhIn gofs.FileHandle, offIn uint64, out *gofs.Inode, fhOut gofs.FileHandle, offOut uint64, length uint64, flags uint64) (written uint32, errno syscall.Errno) {
+	defer n.r.guard("copy_file_range", &errno)
+	return 0, syscall.ENOSYS
+}

@@ -1,0 +1,90 @@
+// Package fs serves an unlocked vault as a FUSE filesystem through
+// go-fuse's fs package. It is a thin adapter: every byte of content,
+// every name and link target goes through package vault; this package
+// maps FUSE requests onto *at syscalls relative to cached directory
+// fds and onto one shared vault.Content per open backing inode.
+package fs
+
+import (
+	"fmt"
+	"os"
+	"syscall"
+	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/fernetfs/fernetfs/vault"
+)
+
+// Mount mounts v at mountpoint and serves it in background goroutines.
+// It returns once the kernel has the mount; the caller waits with
+// server.Wait and unmounts with server.Unmount.
+func Mount(v *vault.Vault, mountpoint string, opts Options) (*fuse.Server, error) {
+	rn, err := newRoot(v, opts)
+	if err != nil {
+		return nil, err
+	}
+	server, err := gofs.Mount(mountpoint, rn, rn.mountOptions())
+	if err != nil {
+		rn.OnForget()
+		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
+	}
+	if opts.Idle > 0 {
+		go rn.r.idleLoop(server, opts.Idle)
+	}
+	return server, nil
+}
+
+// mountOptions is the go-fuse configuration, chosen for few requests
+// per operation (the kernel caches entries, attributes and negative
+// lookups for a second; we are the only writer of BACKING) and large
+// requests (1 MiB reads and writes, spread over the cores by vault).
+func (rn *node) mountOptions() *gofs.Options {
+	r := rn.r
+	sec := time.Second
+	fsName := r.opts.FsName
+	if fsName == "" {
+		fsName = r.v.Dir()
+	}
+	mo := fuse.MountOptions{
+		FsName:       fsName,
+		Name:         "fernetfs",
+		MaxWrite:     1 << 20,
+		MaxReadAhead: 1 << 20,
+		AllowOther:   r.opts.AllowOther,
+		Debug:        r.opts.Debug,
+		Logger:       r.log,
+		// Passthrough would let the kernel read the ciphertext file
+		// directly, bypassing decryption.
+		DisabledCapabilities: fuse.CAP_PASSTHROUGH,
+		// O_TRUNC arrives with OPEN instead of a separate SETATTR.
+		ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
+		// As root, mount(2) directly (no fusermount3 needed);
+		// otherwise go-fuse uses fusermount3.
+		DirectMount: os.Geteuid() == 0,
+		PanicHandler: func(p any) fuse.Status {
+			r.log.Printf("internal error (request failed with EIO): %v", p)
+			return fuse.EIO
+		},
+	}
+	if r.opts.AllowOther {
+		// Other users must be held to the plaintext modes by the
+		// kernel; the daemon itself may bypass them.
+		mo.Options = append(mo.Options, "default_permissions")
+	}
+	if r.opts.ReadOnly {
+		mo.Options = append(mo.Options, "ro")
+		mo.DirectMountFlags = syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY
+	}
+	return &gofs.Options{
+		MountOptions:    mo,
+		EntryTimeout:    &sec,
+		AttrTimeout:     &sec,
+		NegativeTimeout: &sec,
+		Logger:          r.log,
+		RootStableAttr:  rn.rootStableAttr(),
+		// Report modes as stored: a 0000 file stays 0000.
+		NullPermissions: true,
+	}
+}

@@ -1,0 +1,236 @@
+package fs
+
+import (
+	"context"
+	"sync"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/fernetfs/fernetfs/vault"
+)
+
+// node is every plaintext inode: file, directory, symlink or special
+// file. It holds no path: the parent and name come from the go-fuse
+// tree, which follows renames, and directories cache an open backing
+// fd, so operations are *at calls relative to that fd.
+type node struct {
+	gofs.Inode
+	r *root
+	// key is the backing inode, which selects the shared content of
+	// open files.
+	key fileKey
+	// dir is set for directories only.
+	dir *dirState
+}
+
+// dirState caches a directory's open vault.Dir (fd + IV). It is opened
+// on first use and closed when the kernel forgets the node; users
+// counts requests using the fd so OnForget never closes an fd under a
+// running request.
+type dirState struct {
+	mu        sync.Mutex
+	d         *vault.Dir
+	users     int
+	forgotten bool
+}
+
+// acquireDir returns n's open backing directory, opening it through
+// the parent on first use. Every successful call must be paired with
+// releaseDir.
+func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
+	ds := n.dir
+	if ds == nil {
+		return nil, syscall.ENOTDIR
+	}
+	ds.mu.Lock()
+	if ds.d != nil {
+		ds.users++
+		d := ds.d
+		ds.mu.Unlock()
+		return d, 0
+	}
+	ds.mu.Unlock()
+
+	name, parent := n.Parent()
+	if parent == nil {
+		return nil, syscall.ENOENT
+	}
+	pn := parent.Operations().(*node)
+	pd, errno := pn.acquireDir()
+	if errno != 0 {
+		return nil, errno
+	}
+	d, err := pd.OpenDir(name)
+	pn.releaseDir()
+	if err != nil {
+		return nil, n.r.errno(n, "open directory", err)
+	}
+	// The tree is updated only after a rename returns, so a racing
+	// rename could have put another directory under this name.
+	var st unix.Statx_t
+	if err := statFd(d.Fd(), &st); err != nil || keyOf(&st) != n.key {
+		d.Close()
+		return nil, syscall.ENOENT
+	}
+	ds.mu.Lock()
+	if ds.d == nil {
+		ds.d = d
+	} else {
+		d.Close()
+		d = ds.d
+	}
+	ds.users++
+	ds.mu.Unlock()
+	return d, 0
+}
+
+// releaseDir ends a use of the fd returned by acquireDir.
+func (n *node) releaseDir() {
+	ds := n.dir
+	ds.mu.Lock()
+	ds.users--
+	if ds.forgotten && ds.users == 0 && ds.d != nil {
+		ds.d.Close()
+		ds.d = nil
+	}
+	ds.mu.Unlock()
+}
+
+var _ gofs.NodeOnForgetter = (*node)(nil)
+
+// OnForget closes a directory's cached fd once the kernel has dropped
+// the inode (and, for the root, at unmount).
+func (n *node) OnForget() {
+	ds := n.dir
+	if ds == nil {
+		return
+	}
+	ds.mu.Lock()
+	ds.forgotten = true
+	if ds.users == 0 && ds.d != nil {
+		ds.d.Close()
+		ds.d = nil
+	}
+	ds.mu.Unlock()
+}
+
+// at locates n in the backing tree: its parent's open directory and
+// its backing name there. The caller must call p.releaseDir(). A node
+// with no parent is an unlinked file: ENOENT.
+func (n *node) at() (p *node, d *vault.Dir, backing string, errno syscall.Errno) {
+	name, parent := n.Parent()
+	if parent == nil {
+		return nil, nil, "", syscall.ENOENT
+	}
+	p = parent.Operations().(*node)
+	d, errno = p.acquireDir()
+	if errno != 0 {
+		return nil, nil, "", errno
+	}
+	backing, err := d.BackingName(name)
+	if err != nil {
+		p.releaseDir()
+		return nil, nil, "", p.r.errno(p, "name "+name, err)
+	}
+	return p, d, backing, 0
+}
+
+// newChild makes (or finds, for a hard link or a racing lookup) the
+// node for a backing entry n's directory holds, and fills out with its
+// plaintext attributes.
+func (n *node) newChild(ctx context.Context, d *vault.Dir, name, backing string, st *unix.Statx_t, out *fuse.EntryOut) *gofs.Inode {
+	n.r.fillAttr(n, &out.Attr, st, d, name, backing)
+	k := keyOf(st)
+	child := &node{r: n.r, key: k}
+	mode := uint32(st.Mode) & unix.S_IFMT
+	if mode == unix.S_IFDIR {
+		child.dir = &dirState{}
+	}
+	return n.NewInode(ctx, child, gofs.StableAttr{Mode: mode, Ino: n.r.ino(k), Gen: gen(st)})
+}
+
+// fillAttr converts a backing stat into plaintext attributes. Sizes are
+// plaintext: regular files from the backing size alone (or from the
+// open content, which is consistent while a write runs), symlinks from
+// the decrypted target. parent/name/backing locate the entry for
+// symlinks and log lines; d may be nil when only an fd was statted.
+func (r *root) fillAttr(parent *node, out *fuse.Attr, st *unix.Statx_t, d *vault.Dir, name, backing string) {
+	k := keyOf(st)
+	size := int64(st.Size)
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFREG:
+		size = r.plainSize(parent, k, size, name)
+	case unix.S_IFLNK:
+		if d != nil {
+			size = r.symlinkSize(d, backing)
+		}
+	}
+	out.Ino = r.ino(k)
+	out.Size = uint64(size)
+	out.Blocks = st.Blocks
+	out.Atime = uint64(st.Atime.Sec)
+	out.Atimensec = st.Atime.Nsec
+	out.Mtime = uint64(st.Mtime.Sec)
+	out.Mtimensec = st.Mtime.Nsec
+	out.Ctime = uint64(st.Ctime.Sec)
+	out.Ctimensec = st.Ctime.Nsec
+	out.Mode = uint32(st.Mode)
+	out.Nlink = st.Nlink
+	out.Uid = st.Uid
+	out.Gid = st.Gid
+	out.Rdev = uint32(unix.Mkdev(st.Rdev_major, st.Rdev_minor))
+	out.Blksize = st.Blksize
+}
+
+// plainSize is the plaintext size of a regular file. While the file is
+// open its shared content answers (under its lock), because a write in
+// progress passes through backing sizes that are not valid file sizes.
+func (r *root) plainSize(parent *node, k fileKey, backingSize int64, name string) int64 {
+	if of := r.lookupOpen(k); of != nil {
+		size, err := of.c.Size()
+		r.releaseContent(of)
+		if err == nil {
+			return size
+		}
+		r.reportBadSize(parent, k, backingSize, err, name)
+		return 0
+	}
+	size, err := vault.PlainSize(backingSize, r.chunk)
+	if err != nil {
+		r.reportBadSize(parent, k, backingSize, err, name)
+		return 0
+	}
+	return size
+}
+
+// symlinkSize is the length of the decrypted target, as lstat reports
+// on a local filesystem (readlink callers size their buffer from it).
+func (r *root) symlinkSize(d *vault.Dir, backing string) int64 {
+	tok, err := readlinkAt(d.Fd(), backing)
+	if err != nil {
+		return 0
+	}
+	target, err := r.v.DecryptSymlink(tok)
+	if err != nil {
+		return 0
+	}
+	return int64(len(target))
+}
+
+// readlinkAt reads a backing symlink relative to a directory fd.
+func readlinkAt(dirfd int, name string) (string, error) {
+	buf := make([]byte, 512)
+	for {
+		n, err := unix.Readlinkat(dirfd, name, buf)
+		if err != nil {
+			return "", err
+		}
+		if n < len(buf) {
+			return string(buf[:n]), nil
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+}

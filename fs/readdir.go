@@ -1,0 +1,152 @@
+package fs
+
+import (
+	"context"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+)
+
+var _ gofs.NodeOpendirHandler = (*node)(nil)
+
+// dirHandle is an open directory stream: a snapshot of the decrypted
+// listing taken on the first read (and again on rewinddir). It also
+// answers READDIRPLUS's per-entry lookups from the snapshot's backing
+// names, so listing with attributes costs one statx per entry and no
+// name encryption.
+type dirHandle struct {
+	n       *node
+	entries []fuse.DirEntry
+	backing []string // backing names, parallel to entries ("" for . and ..)
+	pos     int
+	loaded  bool
+}
+
+var (
+	_ gofs.FileReaddirenter = (*dirHandle)(nil)
+	_ gofs.FileLookuper     = (*dirHandle)(nil)
+	_ gofs.FileSeekdirer    = (*dirHandle)(nil)
+	_ gofs.FileFsyncdirer   = (*dirHandle)(nil)
+	_ gofs.FileReleasedirer = (*dirHandle)(nil)
+)
+
+// OpendirHandle opens a directory stream; the listing is read lazily.
+func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuseFlags uint32, errno syscall.Errno) {
+	defer n.r.guard("opendir", &errno)
+	return &dirHandle{n: n}, 0, 0
+}
+
+func (h *dirHandle) load() syscall.Errno {
+	n := h.n
+	d, errno := n.acquireDir()
+	if errno != 0 {
+		return errno
+	}
+	defer n.releaseDir()
+	list, err := d.List()
+	if err != nil {
+		return n.r.errno(n, "readdir", err)
+	}
+	self := n.r.ino(n.key)
+	up := self
+	if _, p := n.Parent(); p != nil {
+		up = p.StableAttr().Ino
+	}
+	h.entries = append(h.entries[:0],
+		fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: self},
+		fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: up})
+	h.backing = append(h.backing[:0], "", "")
+	for _, e := range list {
+		if e.Err != nil {
+			n.r.logOnce("name "+e.Backing, "%s: skipping entry with undecodable backing name %q: %v", n.r.path(n), e.Backing, e.Err)
+			continue
+		}
+		h.entries = append(h.entries, fuse.DirEntry{
+			Name: e.Name,
+			Mode: e.Type,
+			Ino:  n.r.ino(fileKey{dev: n.key.dev, ino: e.Ino}),
+		})
+		h.backing = append(h.backing, e.Backing)
+	}
+	h.pos = 0
+	h.loaded = true
+	return 0
+}
+
+// Readdirent returns the next entry; go-fuse serialises calls per
+// handle.
+func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno syscall.Errno) {
+	defer h.n.r.guard("readdir", &errno)
+	if !h.loaded {
+		if errno := h.load(); errno != 0 {
+			return nil, errno
+		}
+	}
+	if h.pos >= len(h.entries) {
+		return nil, 0
+	}
+	e := h.entries[h.pos]
+	h.pos++
+	e.Off = uint64(h.pos)
+	return &e, 0
+}
+
+// Seekdir repositions the stream; offset 0 (rewinddir) re-reads the
+// directory so new entries appear, as on a local filesystem.
+func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errno) {
+	defer h.n.r.guard("seekdir", &errno)
+	if off == 0 {
+		h.loaded = false
+		h.pos = 0
+		return 0
+	}
+	if !h.loaded {
+		if errno := h.load(); errno != 0 {
+			return errno
+		}
+	}
+	if off > uint64(len(h.entries)) {
+		return syscall.EINVAL
+	}
+	h.pos = int(off)
+	return 0
+}
+
+// Lookup serves READDIRPLUS for the entry just returned, using its
+// backing name from the snapshot; other names take the normal path.
+func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
+	n := h.n
+	i := h.pos - 1
+	if i < 0 || i >= len(h.entries) || h.entries[i].Name != name || h.backing[i] == "" {
+		return n.Lookup(ctx, name, out)
+	}
+	defer n.r.guard("lookup", &errno)
+	d, errno := n.acquireDir()
+	if errno != 0 {
+		return nil, errno
+	}
+	defer n.releaseDir()
+	var st unix.Statx_t
+	if err := statAt(d.Fd(), h.backing[i], &st); err != nil {
+		return nil, n.r.errno(n, "lookup", err)
+	}
+	return n.newChild(ctx, d, name, h.backing[i], &st, out), 0
+}
+
+// Fsyncdir syncs the backing directory.
+func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) (errno syscall.Errno) {
+	defer h.n.r.guard("fsyncdir", &errno)
+	d, errno := h.n.acquireDir()
+	if errno != 0 {
+		return errno
+	}
+	defer h.n.releaseDir()
+	return h.n.r.errno(h.n, "fsyncdir", unix.Fsync(d.Fd()))
+}
+
+// Releasedir drops the snapshot.
+func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
+	h.entries, h.backing = nil, nil
+}

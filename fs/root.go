@@ -1,0 +1,143 @@
+package fs
+
+import (
+	"fmt"
+	"log"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"golang.org/x/sys/unix"
+
+	"github.com/fernetfs/fernetfs/vault"
+)
+
+// root is the state one mount shares between all its nodes: the vault,
+// the options and the table of open backing files.
+type root struct {
+	v        *vault.Vault
+	opts     Options
+	log      *log.Logger
+	chunk    int
+	readOnly bool
+	// asRoot: the daemon runs as root, so entries created for another
+	// caller (allow_other) are chowned to that caller, as the kernel
+	// would do on a local filesystem.
+	asRoot  bool
+	rootDev uint64
+
+	// files holds one shared content per backing inode that is open,
+	// so hard links and separate handles use one lock.
+	filesMu sync.Mutex
+	files   map[fileKey]*openFile
+
+	// activity counts finished requests and handles the open file
+	// handles; --idle unmounts when the first stops moving and the
+	// second is zero.
+	activity atomic.Uint64
+	handles  atomic.Int64
+
+	// logged remembers problems already reported (a corrupt size, an
+	// undecodable name), so each is logged once, not on every stat.
+	loggedMu sync.Mutex
+	logged   map[string]bool
+}
+
+// fileKey identifies a backing inode.
+type fileKey struct{ dev, ino uint64 }
+
+// NewRoot opens the vault's backing root and returns the root node of
+// the plaintext tree. Mount is the usual entry point; NewRoot exists for
+// callers that drive go-fuse themselves.
+func NewRoot(v *vault.Vault, opts Options) (gofs.InodeEmbedder, error) {
+	return newRoot(v, opts)
+}
+
+func newRoot(v *vault.Vault, opts Options) (*node, error) {
+	logger := opts.Logger
+	if logger == nil {
+		logger = log.New(os.Stderr, "fernetfs: ", 0)
+	}
+	d, err := v.OpenRoot()
+	if err != nil {
+		return nil, fmt.Errorf("opening backing directory %s: %w", v.Dir(), err)
+	}
+	var st unix.Statx_t
+	if err := statFd(d.Fd(), &st); err != nil {
+		d.Close()
+		return nil, fmt.Errorf("stat %s: %w", v.Dir(), err)
+	}
+	r := &root{
+		v:        v,
+		opts:     opts,
+		log:      logger,
+		chunk:    v.ChunkSize(),
+		readOnly: opts.ReadOnly,
+		asRoot:   os.Geteuid() == 0,
+		rootDev:  devOf(&st),
+		files:    make(map[fileKey]*openFile),
+		logged:   make(map[string]bool),
+	}
+	n := &node{r: r, key: keyOf(&st), dir: &dirState{d: d}}
+	return n, nil
+}
+
+// rootStableAttr is the identity of the root node, given to go-fuse at
+// mount so the root reports the backing root's inode number.
+func (n *node) rootStableAttr() *gofs.StableAttr {
+	return &gofs.StableAttr{Ino: n.r.ino(n.key), Gen: 1}
+}
+
+func devOf(st *unix.Statx_t) uint64 { return unix.Mkdev(st.Dev_major, st.Dev_minor) }
+
+func keyOf(st *unix.Statx_t) fileKey { return fileKey{dev: devOf(st), ino: st.Ino} }
+
+// ino is the plaintext inode number for a backing inode: the backing
+// number itself (stable across mounts, as hard links and tools like
+// rsync -H and git expect), mixed with the device only for the rare
+// entry on another filesystem so numbers stay unique.
+func (r *root) ino(k fileKey) uint64 {
+	if k.dev == r.rootDev {
+		return k.ino
+	}
+	return k.ino ^ (k.dev<<32 | k.dev>>32)
+}
+
+// gen derives the inode generation from the birth time, so a backing
+// inode number reused for a new file is a new kernel inode.
+func gen(st *unix.Statx_t) uint64 {
+	if st.Mask&unix.STATX_BTIME == 0 || (st.Btime.Sec == 0 && st.Btime.Nsec == 0) {
+		return 1
+	}
+	return uint64(st.Btime.Sec)*1e9 + uint64(st.Btime.Nsec)
+}
+
+// logOnce logs a problem the first time key is seen.
+func (r *root) logOnce(key, format string, args ...any) {
+	r.loggedMu.Lock()
+	seen := r.logged[key]
+	r.logged[key] = true
+	r.loggedMu.Unlock()
+	if !seen {
+		r.log.Printf(format, args...)
+	}
+}
+
+// reportBadSize logs a backing size that cannot belong to a valid
+// file, once per inode and size.
+func (r *root) reportBadSize(parent *node, k fileKey, size int64, err error, name string) {
+	where := r.path(parent)
+	if name != "" {
+		where = joinPath(where, name)
+	}
+	r.logOnce(fmt.Sprintf("size %d:%d:%d", k.dev, k.ino, size),
+		"%s: %v (shown with size 0; reads fail with EIO)", where, err)
+}
+
+func joinPath(dir, name string) string {
+	if dir == "/" {
+		return "/" + name
+	}
+	return dir + "/" + name
+}

@@ -1,0 +1,96 @@
+package fs
+
+import (
+	"os"
+	"strconv"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// statxMask asks for what stat(2) returns plus the birth time, which
+// becomes the inode generation so a recycled backing inode number is
+// never mistaken for the file that had it before.
+const statxMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
+
+// statAt stats a backing entry relative to a directory fd without
+// following a symlink, so a link planted in BACKING cannot point a
+// stat (or the size derived from it) elsewhere.
+func statAt(dirfd int, name string, st *unix.Statx_t) error {
+	return ignoringEINTR(func() error {
+		return unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT, statxMask, st)
+	})
+}
+
+// statFd stats an open fd; it is how getattr works for open (possibly
+// unlinked) files and for cached directory fds.
+func statFd(fd int, st *unix.Statx_t) error {
+	return ignoringEINTR(func() error {
+		return unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_SYNC_AS_STAT, statxMask, st)
+	})
+}
+
+// openAt opens a backing entry relative to dirfd, never following a
+// symlink in the last component and never becoming a controlling tty.
+func openAt(dirfd int, name string, flags int, mode uint32) (int, error) {
+	var fd int
+	err := ignoringEINTR(func() (err error) {
+		fd, err = unix.Openat(dirfd, name, flags|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, mode)
+		return err
+	})
+	return fd, err
+}
+
+// procFdPath names an fd through /proc so path-only syscalls (xattrs,
+// chmod on an O_PATH fd) act on exactly the inode we opened.
+func procFdPath(fd int) string {
+	return "/proc/self/fd/" + strconv.Itoa(fd)
+}
+
+// chmodAt changes the mode of a backing entry without following a
+// symlink in its last component. fchmodat2 (Linux 6.6+) does it in one
+// call; older kernels go through an O_PATH fd and /proc.
+func chmodAt(dirfd int, name string, mode uint32) error {
+	err := unix.Fchmodat(dirfd, name, mode, unix.AT_SYMLINK_NOFOLLOW)
+	if err != unix.ENOSYS && err != unix.EOPNOTSUPP {
+		return err
+	}
+	fd, err := openAt(dirfd, name, unix.O_PATH, 0)
+	if err != nil {
+		return err
+	}
+	defer unix.Close(fd)
+	var st unix.Statx_t
+	if err := statFd(fd, &st); err != nil {
+		return err
+	}
+	if st.Mode&unix.S_IFMT == unix.S_IFLNK {
+		return unix.EOPNOTSUPP
+	}
+	return unix.Chmod(procFdPath(fd), mode)
+}
+
+// ignoringEINTR retries a syscall interrupted by a signal; the Go
+// runtime's preemption signals make EINTR common under load.
+func ignoringEINTR(fn func() error) error {
+	for {
+		err := fn()
+		if err != unix.EINTR {
+			return err
+		}
+	}
+}
+
+// errnoOf extracts the errno from an error returned by a syscall
+// wrapper, or 0.
+func errnoOf(err error) syscall.Errno {
+	if e, ok := err.(syscall.Errno); ok {
+		return e
+	}
+	if pe, ok := err.(*os.PathError); ok {
+		if e, ok := pe.Err.(syscall.Errno); ok {
+			return e
+		}
+	}
+	return 0
+}
