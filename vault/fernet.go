@@ -6,7 +6,6 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
-	"crypto/subtle"
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
@@ -37,6 +36,7 @@ type FernetKey struct {
 	sign  [16]byte
 	block cipher.Block
 	sched aes128Schedule
+	pads  hmacPads
 }
 
 // NewFernetKey makes a key from the 32 raw bytes of a Fernet key
@@ -52,6 +52,7 @@ func NewFernetKey(raw []byte) (*FernetKey, error) {
 	k := &FernetKey{block: b}
 	copy(k.sign[:], raw[:16])
 	k.sched.expand(raw[16:])
+	k.initPads()
 	return k, nil
 }
 
@@ -131,25 +132,7 @@ func (c *Codec) Seal(dst, plain []byte, ts uint64, iv []byte) []byte {
 	} else {
 		copy(raw[9:25], iv)
 	}
-	ct := raw[fernetHeader : n-fernetMACLen]
-	// Encrypt the whole blocks straight from plain; only the last block,
-	// which carries the PKCS7 padding, goes through a copy.
-	full := len(plain) &^ (aesBlock - 1)
-	c.cbcEncrypt(ct[:full], plain[:full], raw[9:25])
-	last := ct[full:]
-	copy(last, plain[full:])
-	pad := byte(len(last) - (len(plain) - full))
-	for i := len(plain) - full; i < len(last); i++ {
-		last[i] = pad
-	}
-	chain := raw[9:25]
-	if full > 0 {
-		chain = ct[full-aesBlock : full]
-	}
-	c.cbcEncrypt(last, last, chain)
-	c.mac.Reset()
-	c.mac.Write(raw[:n-fernetMACLen])
-	c.mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
+	c.sealBody(raw, plain)
 	tl := b64EncodedLen(n)
 	dst = grow(dst, tl)
 	b64Encode(dst[len(dst)-tl:], raw)
@@ -177,11 +160,7 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 	if raw[0] != fernetVersion {
 		return dst, 0, fmt.Errorf("%w: bad version byte %#x", ErrBadToken, raw[0])
 	}
-	body := raw[:n-fernetMACLen]
-	c.mac.Reset()
-	c.mac.Write(body)
-	sum := c.mac.Sum(c.sum[:0])
-	if subtle.ConstantTimeCompare(sum, raw[n-fernetMACLen:]) != 1 {
+	if !c.macVerify(raw[:n-fernetMACLen], raw[n-fernetMACLen:]) {
 		return dst, 0, fmt.Errorf("%w: MAC mismatch", ErrBadToken)
 	}
 	ts := binary.BigEndian.Uint64(raw[1:9])

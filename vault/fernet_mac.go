@@ -1,0 +1,53 @@
+package vault
+
+import (
+	"crypto/subtle"
+)
+
+// hmacPads holds the SHA-256 states after HMAC's ipad and opad blocks,
+// so that each MAC starts from them instead of rehashing the key. Only the
+// SHA-NI path fills it.
+type hmacPads struct {
+	inner, outer [8]uint32
+}
+
+// encryptLast CBC-encrypts the final, PKCS7-padded block of plain into the
+// last block of ct; chain is the previous ciphertext block (or the IV).
+func (c *Codec) encryptLast(ct, plain, chain []byte) {
+	full := len(plain) &^ (aesBlock - 1)
+	last := ct[len(ct)-aesBlock:]
+	n := copy(last, plain[full:])
+	pad := byte(aesBlock - n)
+	for i := n; i < aesBlock; i++ {
+		last[i] = pad
+	}
+	c.cbcEncrypt(last, last, chain)
+}
+
+// sealBodyStd fills raw (a token with its header written) with the
+// ciphertext of plain and the MAC, using crypto/hmac.
+func (c *Codec) sealBodyStd(raw, plain []byte) {
+	n := len(raw)
+	ct := raw[fernetHeader : n-fernetMACLen]
+	iv := raw[9:fernetHeader]
+	// Whole blocks go straight from plain; only the padded one is copied.
+	full := len(plain) &^ (aesBlock - 1)
+	c.cbcEncrypt(ct[:full], plain[:full], iv)
+	chain := iv
+	if full > 0 {
+		chain = ct[full-aesBlock : full]
+	}
+	c.encryptLast(ct, plain, chain)
+	c.mac.Reset()
+	c.mac.Write(raw[:n-fernetMACLen])
+	c.mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
+}
+
+// macVerifyStd checks mac against the HMAC of body with crypto/hmac, in
+// constant time.
+func (c *Codec) macVerifyStd(body, mac []byte) bool {
+	c.mac.Reset()
+	c.mac.Write(body)
+	sum := c.mac.Sum(c.sum[:0])
+	return subtle.ConstantTimeCompare(sum, mac) == 1
+}

@@ -1,0 +1,123 @@
+//go:build amd64 && !purego
+
+package vault
+
+import (
+	"crypto/subtle"
+	"encoding/binary"
+)
+
+// With SHA-NI, HMAC-SHA256 runs on our own block function from states
+// precomputed per key: crypto/hmac's Reset and Sum cost a state unmarshal
+// and extra copies per token, and Seal can then hash the ciphertext while
+// it is being produced (cbcEncSHA256).
+
+// initPads precomputes the HMAC inner and outer states from the signing key.
+func (k *FernetKey) initPads() {
+	if !haveSHANI {
+		return
+	}
+	var block [64]byte
+	for i, pad := range [2]byte{0x36, 0x5c} {
+		for j := range block {
+			block[j] = pad
+		}
+		for j, b := range k.sign {
+			block[j] = b ^ pad
+		}
+		st := &k.pads.inner
+		if i == 1 {
+			st = &k.pads.outer
+		}
+		*st = sha256Init
+		sha256BlocksSHANI(st, &block[0], 1)
+	}
+}
+
+var sha256Init = [8]uint32{
+	0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
+	0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
+}
+
+// sealBody fills raw (a token with its header written) with the
+// ciphertext of plain and the MAC.
+func (c *Codec) sealBody(raw, plain []byte) {
+	if !haveSHANI {
+		c.sealBodyStd(raw, plain)
+		return
+	}
+	n := len(raw)
+	ct := raw[fernetHeader : n-fernetMACLen]
+	iv := raw[9:fernetHeader]
+	xk := &c.key.sched.enc
+	st := c.key.pads.inner
+	full := len(plain) / aesBlock
+	done, hashed := 0, 0 // whole blocks encrypted, bytes of raw hashed
+	if full >= 8 {
+		// Four blocks first, so that SHA block 0 (header and ciphertext
+		// blocks 0-2) is complete; then each iteration encrypts blocks
+		// 4k..4k+3 while hashing SHA block k-1, which ends inside
+		// ciphertext block 4k-2.
+		cbcEncAES128(xk, &iv[0], &ct[0], &plain[0], 4)
+		iters := full/4 - 1
+		cbcEncSHA256(xk, &ct[48], &ct[64], &plain[64], &st, &raw[0], iters)
+		done, hashed = 4*(iters+1), 64*iters
+	}
+	chain := iv
+	if done > 0 {
+		chain = ct[(done-1)*aesBlock : done*aesBlock]
+	}
+	if full > done {
+		cbcEncAES128(xk, &chain[0], &ct[done*aesBlock], &plain[done*aesBlock], full-done)
+		chain = ct[(full-1)*aesBlock : full*aesBlock]
+	}
+	c.encryptLast(ct, plain, chain)
+	macFinish(&st, &c.key.pads, raw[:n-fernetMACLen], hashed, raw[n-fernetMACLen:])
+}
+
+// macVerify checks mac against the HMAC of body in constant time.
+func (c *Codec) macVerify(body, mac []byte) bool {
+	if !haveSHANI {
+		return c.macVerifyStd(body, mac)
+	}
+	st := c.key.pads.inner
+	var sum [32]byte
+	macFinish(&st, &c.key.pads, body, 0, sum[:])
+	return subtle.ConstantTimeCompare(sum[:], mac) == 1
+}
+
+// macFinish completes an HMAC-SHA256 of msg whose first hashed bytes (a
+// multiple of 64) are already in the inner state st, and writes the 32-byte
+// MAC to out.
+func macFinish(st *[8]uint32, pads *hmacPads, msg []byte, hashed int, out []byte) {
+	rest := msg[hashed:]
+	if nb := len(rest) / 64; nb > 0 {
+		sha256BlocksSHANI(st, &rest[0], nb)
+		rest = rest[nb*64:]
+	}
+	// Final inner block(s): the tail, 0x80, zeros, and the bit length of
+	// ipad block plus message.
+	var buf [128]byte
+	k := copy(buf[:], rest)
+	buf[k] = 0x80
+	nb := 1
+	if k+1+8 > 64 {
+		nb = 2
+	}
+	binary.BigEndian.PutUint64(buf[nb*64-8:], uint64(64+len(msg))*8)
+	sha256BlocksSHANI(st, &buf[0], nb)
+
+	// Outer hash: opad state, then the inner digest in one padded block.
+	var blk [64]byte
+	for i, v := range st {
+		binary.BigEndian.PutUint32(blk[4*i:], v)
+	}
+	blk[32] = 0x80
+	binary.BigEndian.PutUint64(blk[56:], (64+32)*8)
+	o := pads.outer
+	sha256BlocksSHANI(&o, &blk[0], 1)
+	_ = out[31]
+	for i, v := range o {
+		binary.BigEndian.PutUint32(out[4*i:], v)
+	}
+}
