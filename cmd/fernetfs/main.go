@@ -85,7 +85,8 @@ type command struct {
 func commandTable() []*command {
 	return []*command{
 		initCommand(),
-		// mountCommand(), unmountCommand(): owned by mount.go and unmount.go.
+		mountCommand(),
+		unmountCommand(),
 		passwdCommand(),
 		infoCommand(),
 		// fsckCommand(), catCommand(), decryptCommand(): TODO(cli) once vault.Walk exists.

@@ -1,0 +1,370 @@
+package main
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/syslog"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
+
+	"github.com/fernetfs/fernetfs/fs"
+	"github.com/fernetfs/fernetfs/vault"
+)
+
+func mountCommand() *command {
+	return &command{
+		name:     "mount",
+		synopsis: "[--foreground] [--read-only] [--allow-other] [--idle DUR] [--debug] BACKING MOUNTPOINT",
+		summary:  "show a vault's plaintext at MOUNTPOINT (FUSE)",
+		help: `
+Unlock the vault in BACKING and mount its plaintext view at MOUNTPOINT, an
+existing empty directory. fernetfs returns once the mount is ready and
+keeps serving it in the background; stop it with
+"fernetfs unmount MOUNTPOINT". With --foreground it stays attached (for
+systemd and tests) and unmounts cleanly on SIGINT or SIGTERM.
+
+In the background, problems found while serving (a corrupt chunk, which
+fails with EIO) are logged to syslog; in the foreground, to stderr.`,
+		run: runMount,
+	}
+}
+
+// daemonEnv marks the re-executed background process. It carries no
+// secret: the key arrives on a pipe (fd daemonKeyFd) and readiness goes
+// back on another (fd daemonReadyFd).
+const (
+	daemonEnv     = "_FERNETFS_MOUNT_DAEMON"
+	daemonReadyFd = 3
+	daemonKeyFd   = 4
+)
+
+// mountFlags are the parsed mount options.
+type mountFlags struct {
+	cred       credFlags
+	foreground bool
+	readOnly   bool
+	allowOther bool
+	debug      bool
+	idle       time.Duration
+}
+
+func runMount(e *env, c *command, args []string) error {
+	f := newFlagSet(c)
+	var mf mountFlags
+	mf.cred.register(f, true)
+	f.BoolVar(&mf.foreground, "foreground", false, "stay attached instead of serving in the background")
+	f.BoolVar(&mf.readOnly, "read-only", false, "mount read-only (writes fail with EROFS)")
+	f.BoolVar(&mf.allowOther, "allow-other", false, "let other users access the mount (with the kernel checking file modes)")
+	f.Var(durationFlag{&mf.idle}, "idle", "unmount after `DUR` (e.g. 30m) without file activity and open files")
+	f.BoolVar(&mf.debug, "debug", false, "log every FUSE request and reply")
+	pos, err := f.parseN(e, args, "BACKING", "MOUNTPOINT")
+	if err != nil {
+		return err
+	}
+	if err := mf.cred.check(c.name); err != nil {
+		return err
+	}
+	if mf.idle < 0 {
+		return usageErrorf("mount: --idle must not be negative")
+	}
+	backing, err := filepath.Abs(pos[0])
+	if err != nil {
+		return err
+	}
+	mnt, err := filepath.Abs(pos[1])
+	if err != nil {
+		return err
+	}
+	if os.Getenv(daemonEnv) != "" {
+		return runMountDaemon(e, &mf, backing, mnt)
+	}
+	// Cheap checks first, so a typo costs no password prompt.
+	if _, err := vault.ReadHeader(backing); err != nil {
+		return err
+	}
+	if err := checkMountpoint(mnt); err != nil {
+		return err
+	}
+	v, err := unlock(e, &mf.cred, backing)
+	if err != nil {
+		return err
+	}
+	if mf.foreground {
+		return serveForeground(e, &mf, v, mnt)
+	}
+	return startDaemon(e, &mf, v, mnt)
+}
+
+// checkMountpoint refuses mountpoints that cannot or should not be
+// mounted over, with one line saying why.
+func checkMountpoint(mnt string) error {
+	fi, err := os.Stat(mnt)
+	switch {
+	case errors.Is(err, syscall.ENOTCONN):
+		return fmt.Errorf("mountpoint %s is a dead mount (its fernetfs process is gone); run 'fernetfs unmount %s' first", mnt, mnt)
+	case errors.Is(err, os.ErrNotExist):
+		return fmt.Errorf("mountpoint %s does not exist", mnt)
+	case err != nil:
+		return fmt.Errorf("mountpoint: %w", err)
+	case !fi.IsDir():
+		return fmt.Errorf("mountpoint %s is not a directory", mnt)
+	}
+	if m, err := findMount(mnt); err != nil {
+		return err
+	} else if m != nil {
+		return fmt.Errorf("mountpoint %s is already mounted (%s from %s)", mnt, m.fstype, m.source)
+	}
+	d, err := os.Open(mnt)
+	if err != nil {
+		return fmt.Errorf("mountpoint: %w", err)
+	}
+	defer d.Close()
+	if names, _ := d.Readdirnames(1); len(names) > 0 {
+		return fmt.Errorf("mountpoint %s is not empty", mnt)
+	}
+	return nil
+}
+
+// mountOptions turns the flags into fs options; the backing path is the
+// "device" that mount and df show.
+func (mf *mountFlags) options(v *vault.Vault, logger *log.Logger) fs.Options {
+	return fs.Options{
+		ReadOnly:   mf.readOnly,
+		AllowOther: mf.allowOther,
+		Debug:      mf.debug,
+		Idle:       mf.idle,
+		FsName:     v.Dir(),
+		Logger:     logger,
+	}
+}
+
+// serveForeground mounts and serves until unmounted (by fernetfs
+// unmount, --idle, or a signal).
+func serveForeground(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
+	logger := log.New(e.stderr, "fernetfs: ", 0)
+	srv, err := fs.Mount(v, mnt, mf.options(v, logger))
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "fernetfs: mounted %s at %s (stop with Ctrl-C or 'fernetfs unmount %s')\n", v.Dir(), mnt, mnt)
+	serve(srv, v, mnt, logger)
+	return nil
+}
+
+// serve waits for the mount to end. SIGINT and SIGTERM unmount it; if
+// files are still in use the mount is detached lazily, so the process
+// still ends once they are closed. Afterwards the backing filesystem is
+// synced, so a clean stop leaves everything on disk.
+func serve(srv *fuse.Server, v *vault.Vault, mnt string, logger *log.Logger) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	go func() {
+		for range sigs {
+			if err := srv.Unmount(); err != nil {
+				logger.Printf("%s is busy; detaching it (it goes away when the last file on it is closed)", mnt)
+				if err := lazyUnmount(mnt); err != nil {
+					logger.Printf("unmount %s: %v", mnt, err)
+				}
+			}
+		}
+	}()
+	srv.Wait()
+	if d, err := os.Open(v.Dir()); err == nil {
+		unix.Syncfs(int(d.Fd()))
+		d.Close()
+	}
+}
+
+// startDaemon re-executes fernetfs as a detached server and waits until
+// it reports the mount ready (exit 0) or failed (its error and status).
+// The vault key travels on a pipe, never in argv or the environment, so
+// the child needs no second password prompt or KDF run.
+func startDaemon(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
+	exe, err := os.Executable()
+	if err != nil {
+		return fmt.Errorf("cannot find the fernetfs executable to start the mount process: %w", err)
+	}
+	readyR, readyW, err := os.Pipe()
+	if err != nil {
+		return err
+	}
+	defer readyR.Close()
+	keyR, keyW, err := os.Pipe()
+	if err != nil {
+		readyW.Close()
+		return err
+	}
+	args := []string{"mount", "--foreground"}
+	if mf.readOnly {
+		args = append(args, "--read-only")
+	}
+	if mf.allowOther {
+		args = append(args, "--allow-other")
+	}
+	if mf.debug {
+		args = append(args, "--debug")
+	}
+	if mf.idle > 0 {
+		args = append(args, "--idle", mf.idle.String())
+	}
+	args = append(args, "--", v.Dir(), mnt)
+	cmd := exec.Command(exe, args...)
+	cmd.Dir = "/"
+	cmd.Env = append(daemonEnviron(), daemonEnv+"=1")
+	cmd.ExtraFiles = []*os.File{readyW, keyR} // fds 3 and 4
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	err = cmd.Start()
+	readyW.Close()
+	keyR.Close()
+	if err != nil {
+		keyW.Close()
+		return fmt.Errorf("starting the mount process: %w", err)
+	}
+	_, werr := io.WriteString(keyW, v.RecoveryKey()+"\n")
+	keyW.Close()
+	line, rerr := bufio.NewReader(readyR).ReadString('\n')
+	line = strings.TrimSpace(line)
+	if line == "ready" {
+		cmd.Process.Release()
+		fmt.Fprintf(e.stdout, "mounted %s at %s\nunmount with: fernetfs unmount %s\n", v.Dir(), mnt, shellQuote(mnt))
+		return nil
+	}
+	// The child failed: it sent "error STATUS MESSAGE", or died.
+	state, _ := cmd.Process.Wait()
+	if code, msg, ok := parseDaemonError(line); ok {
+		return &daemonError{msg: msg, code: code}
+	}
+	switch {
+	case werr != nil:
+		return fmt.Errorf("mount process: %w", werr)
+	case rerr != nil && state != nil:
+		return fmt.Errorf("mount process ended before the mount was ready (%v)", state)
+	}
+	return fmt.Errorf("mount process: unexpected reply %q", line)
+}
+
+// daemonEnviron is our environment without the password variable: the
+// child gets the key on a pipe and must not carry the password around.
+func daemonEnviron() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, passwordEnv+"=") || strings.HasPrefix(kv, daemonEnv+"=") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// daemonError is a failure the background process reported: its
+// message and the exit status it would have had in the foreground.
+type daemonError struct {
+	msg  string
+	code int
+}
+
+func (d *daemonError) Error() string { return d.msg }
+
+// Unwrap gives the sentinel behind the child's status, so exitCode maps
+// the parent's exit status exactly as if the error had happened here.
+func (d *daemonError) Unwrap() error {
+	switch d.code {
+	case exitUsage:
+		return &usageError{msg: d.msg}
+	case exitPassword:
+		return vault.ErrWrongPassword
+	case exitNotVault:
+		return vault.ErrNotVault
+	case exitCorruption:
+		return vault.ErrCorrupt
+	}
+	return nil
+}
+
+func parseDaemonError(line string) (int, string, bool) {
+	rest, ok := strings.CutPrefix(line, "error ")
+	if !ok {
+		return 0, "", false
+	}
+	codeStr, msg, ok := strings.Cut(rest, " ")
+	code, err := strconv.Atoi(codeStr)
+	if !ok || err != nil {
+		return 0, "", false
+	}
+	return code, msg, true
+}
+
+// runMountDaemon is the background process: it reads the key, mounts,
+// tells the parent, and serves until unmounted. Any failure before the
+// mount is ready goes back to the parent as "error STATUS MESSAGE".
+func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
+	ready := os.NewFile(daemonReadyFd, "ready")
+	keyFile := os.NewFile(daemonKeyFd, "key")
+	report := func(err error) error {
+		msg := strings.Join(strings.Fields(err.Error()), " ")
+		fmt.Fprintf(ready, "error %d %s\n", exitCode(err), msg)
+		ready.Close()
+		return err
+	}
+	key, err := io.ReadAll(io.LimitReader(keyFile, 4096))
+	keyFile.Close()
+	if err != nil {
+		return report(fmt.Errorf("reading the vault key: %w", err))
+	}
+	v, err := vault.Unlock(backing, vault.Credential{RecoveryKey: strings.TrimSpace(string(key))})
+	if err != nil {
+		return report(err)
+	}
+	logger := daemonLogger()
+	srv, err := fs.Mount(v, mnt, mf.options(v, logger))
+	if err != nil {
+		return report(err)
+	}
+	fmt.Fprintln(ready, "ready")
+	ready.Close()
+	serve(srv, v, mnt, logger)
+	return nil
+}
+
+// daemonLogger logs to syslog, the place a detached process's messages
+// are found; without a syslog daemon it falls back to stderr (which the
+// parent leaves at /dev/null).
+func daemonLogger() *log.Logger {
+	if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_WARNING, "fernetfs"); err == nil {
+		return log.New(w, "", 0)
+	}
+	return log.New(os.Stderr, "fernetfs: ", 0)
+}
+
+// durationFlag is a duration flag whose zero value prints as nothing, so
+// --help does not advertise "--idle 0s" as a default.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil || *f.d == 0 {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return fmt.Errorf("invalid duration %q (use e.g. 90s, 30m, 2h)", s)
+	}
+	*f.d = d
+	return nil
+}

@@ -1,0 +1,103 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/rogpeppe/go-internal/testscript"
+)
+
+// TestMountScripts runs testdata/mount/*.txtar: the built command
+// mounting in the background and the foreground, its exit statuses, and
+// unmount. Any fernetfs mount a failed script leaves under its work
+// directory is detached afterwards.
+func TestMountScripts(t *testing.T) {
+	if _, err := os.Stat("/dev/fuse"); err != nil {
+		t.Skipf("no /dev/fuse: %v", err)
+	}
+	testscript.Run(t, testscript.Params{
+		Dir:                 "testdata/mount",
+		RequireExplicitExec: true,
+		Setup: func(env *testscript.Env) error {
+			work := env.WorkDir
+			env.Defer(func() {
+				for _, m := range fernetfsMountsUnder(work) {
+					env.T().Log("detaching mount left by the script: " + m)
+					syscall.Unmount(m, syscall.MNT_DETACH)
+				}
+			})
+			return nil
+		},
+		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+			"status":        cmdStatus,
+			"mounted":       cmdMounted,
+			"waitmounted":   cmdWaitMounted,
+			"waitunmounted": cmdWaitUnmounted,
+		},
+	})
+}
+
+// fernetfsMountsUnder lists our mounts below dir.
+func fernetfsMountsUnder(dir string) []string {
+	data, err := os.ReadFile("/proc/self/mountinfo")
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) < 10 || !strings.Contains(line, " - "+fuseType+" ") {
+			continue
+		}
+		if p := unescapeMountField(f[4]); strings.HasPrefix(p, dir+"/") {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func isFernetfsMount(ts *testscript.TestScript, dir string) bool {
+	m, err := findMount(ts.MkAbs(dir))
+	ts.Check(err)
+	return m != nil && m.fstype == fuseType
+}
+
+// cmdMounted asserts that DIR is (or with !, is not) a fernetfs mount:
+// "mounted DIR".
+func cmdMounted(ts *testscript.TestScript, neg bool, args []string) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: mounted DIR")
+	}
+	if got := isFernetfsMount(ts, args[0]); got == neg {
+		ts.Fatalf("%s mounted: %v, want %v", args[0], got, !neg)
+	}
+}
+
+// waitFor polls until DIR's mount state is want, for up to 20 seconds
+// (a deadline for a hang, not a speed assertion).
+func waitFor(ts *testscript.TestScript, args []string, want bool) {
+	if len(args) != 1 {
+		ts.Fatalf("usage: waitmounted|waitunmounted DIR")
+	}
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if isFernetfsMount(ts, args[0]) == want {
+			return
+		}
+	}
+	ts.Fatalf("%s: mounted state never became %v", args[0], want)
+}
+
+// cmdWaitMounted waits for a foreground mount started with & to be
+// ready: "waitmounted DIR".
+func cmdWaitMounted(ts *testscript.TestScript, neg bool, args []string) {
+	waitFor(ts, args, true)
+}
+
+// cmdWaitUnmounted waits for a mount to go away (--idle, a signal):
+// "waitunmounted DIR".
+func cmdWaitUnmounted(ts *testscript.TestScript, neg bool, args []string) {
+	waitFor(ts, args, false)
+}
