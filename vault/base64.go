@@ -35,13 +35,15 @@ var b64Values = func() (t [256]byte) {
 func b64EncodedLen(n int) int { return (n + 2) / 3 * 4 }
 
 // b64Encode writes the padded base64url encoding of src to dst, which must
-// hold b64EncodedLen(len(src)) bytes.
-func b64Encode(dst, src []byte) {
+// hold b64EncodedLen(len(src)) bytes. simd selects the AVX2 bulk encoder
+// (only when the CPU has it).
+func b64Encode(dst, src []byte, simd bool) {
 	if len(src) == 0 {
 		return
 	}
 	_ = dst[b64EncodedLen(len(src))-1]
-	if n := b64EncodeBulk(dst, src); n > 0 {
+	if simd {
+		n := b64EncodeBulk(dst, src)
 		dst, src = dst[n/3*4:], src[n:]
 	}
 	b64EncodeScalar(dst, src)
@@ -78,8 +80,9 @@ func b64EncodeScalar(dst, src []byte) {
 // b64Decode decodes padded base64url src into dst, which must hold
 // len(src)/4*3 bytes, and returns the number of bytes written. ok is false
 // unless src is exactly a Strict() encoding with no line breaks; dst is
-// then undefined.
-func b64Decode(dst, src []byte) (n int, ok bool) {
+// then undefined. simd selects the AVX2 bulk decoder (only when the CPU
+// has it).
+func b64Decode(dst, src []byte, simd bool) (n int, ok bool) {
 	if len(src)%4 != 0 {
 		return 0, false
 	}
@@ -88,9 +91,12 @@ func b64Decode(dst, src []byte) (n int, ok bool) {
 	}
 	_ = dst[len(src)/4*3-1]
 	// The bulk decoder never sees the last quantum, which may be padded.
-	m := b64DecodeBulk(dst, src[:len(src)-4])
-	if m < 0 {
-		return 0, false
+	m := 0
+	if simd {
+		m = b64DecodeBulk(dst, src[:len(src)-4])
+		if m < 0 {
+			return 0, false
+		}
 	}
 	n, ok = b64DecodeScalar(dst[m/4*3:], src[m:])
 	return m/4*3 + n, ok

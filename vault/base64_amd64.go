@@ -15,10 +15,10 @@ func b64EncAVX2(dst, src *byte, n int) int
 //go:noescape
 func b64DecAVX2(dst *byte, dlen int, src *byte, slen int) int
 
-// b64EncodeBulk encodes a prefix of src with AVX2 when the CPU has it and
-// returns its length (a multiple of 3); the caller encodes the rest.
+// b64EncodeBulk encodes a prefix of src with AVX2 and returns its length
+// (a multiple of 3); the caller encodes the rest. Callers check the CPU.
 func b64EncodeBulk(dst, src []byte) int {
-	if !haveAVX2 || len(src) < 28 {
+	if len(src) < 28 {
 		return 0
 	}
 	_ = dst[b64EncodedLen(len(src))-1]
@@ -26,10 +26,10 @@ func b64EncodeBulk(dst, src []byte) int {
 }
 
 // b64DecodeBulk decodes a prefix of src (unpadded, len%4 == 0) with AVX2
-// when the CPU has it and returns its length, or -1 for a character
-// outside the alphabet; the caller decodes the rest.
+// and returns its length, or -1 for a character outside the alphabet; the
+// caller decodes the rest. Callers check the CPU.
 func b64DecodeBulk(dst, src []byte) int {
-	if !haveAVX2 || len(src) < 32 || len(dst) < 32 {
+	if len(src) < 32 || len(dst) < 32 {
 		return 0
 	}
 	return b64DecAVX2(&dst[0], len(dst), &src[0], len(src))

@@ -20,9 +20,14 @@ func cbcEncAES128(xk *[176]byte, iv *byte, dst, src *byte, n int)
 //go:noescape
 func cbcDecAES128(xk *[176]byte, iv *byte, dst, src *byte, n int)
 
+// expandAES128 fills s from the 16-byte AES key at key.
+//
+//go:noescape
+func expandAES128(key *byte, s *aes128Schedule)
+
 // cbcEncrypt CBC-encrypts src (a multiple of 16 bytes) into dst under iv.
 func (c *Codec) cbcEncrypt(dst, src, iv []byte) {
-	if !haveAESNI {
+	if !c.cpu.aesni {
 		c.cbcEncryptStd(dst, src, iv)
 		return
 	}
@@ -37,7 +42,7 @@ func (c *Codec) cbcEncrypt(dst, src, iv []byte) {
 
 // cbcDecrypt CBC-decrypts src (a multiple of 16 bytes) into dst under iv.
 func (c *Codec) cbcDecrypt(dst, src, iv []byte) {
-	if !haveAESNI {
+	if !c.cpu.aesni {
 		c.cbcDecryptStd(dst, src, iv)
 		return
 	}

@@ -26,10 +26,6 @@ const (
 	aesBlock       = 16
 )
 
-// tokenEncoding is padded base64url as the Fernet spec requires; Strict
-// rejects non-zero trailing bits so each byte string has one encoding.
-var tokenEncoding = base64.URLEncoding.Strict()
-
 // FernetKey is an immutable Fernet key (signing half and encryption half).
 // It is safe for concurrent use; per-goroutine state lives in a Codec.
 type FernetKey struct {
@@ -51,8 +47,7 @@ func NewFernetKey(raw []byte) (*FernetKey, error) {
 	}
 	k := &FernetKey{block: b}
 	copy(k.sign[:], raw[:16])
-	k.sched.expand(raw[16:])
-	k.initPads()
+	k.prepare(raw)
 	return k, nil
 }
 
@@ -69,18 +64,20 @@ func ParseFernetKey(s string) (*FernetKey, error) {
 // TokenLen is the length of the base64 token that Seal produces for a
 // plaintext of n bytes. The content layout computes offsets from it.
 func TokenLen(n int) int {
-	return tokenEncoding.EncodedLen(rawTokenLen(n))
+	return b64EncodedLen(rawTokenLen(n))
 }
 
 func rawTokenLen(n int) int {
 	return fernetOverhead + (n/aesBlock+1)*aesBlock
 }
 
-// Codec holds the mutable state (HMAC, CBC modes, scratch buffer) for
-// sealing and opening tokens under one key without allocating. A Codec is
-// not safe for concurrent use: give each goroutine its own.
+// Codec holds the mutable state (scratch buffer, and the crypto/hmac and
+// crypto/cipher objects of the portable path) for sealing and opening
+// tokens under one key without allocating. A Codec is not safe for
+// concurrent use: give each goroutine its own.
 type Codec struct {
 	key *FernetKey
+	cpu cpuFeatures
 	mac hash.Hash
 	enc cipher.BlockMode
 	dec cipher.BlockMode
@@ -88,13 +85,12 @@ type Codec struct {
 	sum [sha256.Size]byte
 }
 
-type ivSetter interface{ SetIV([]byte) }
-
 // NewCodec returns fresh per-goroutine state for k.
 func (k *FernetKey) NewCodec() *Codec {
 	var zero [16]byte
 	return &Codec{
 		key: k,
+		cpu: hostCPU,
 		mac: hmac.New(sha256.New, k.sign[:]),
 		enc: cipher.NewCBCEncrypter(k.block, zero[:]),
 		dec: cipher.NewCBCDecrypter(k.block, zero[:]),
@@ -109,14 +105,6 @@ func (c *Codec) scratch(n int) []byte {
 		c.raw = make([]byte, n)
 	}
 	return c.raw[:n]
-}
-
-func setIV(m cipher.BlockMode, iv []byte) cipher.BlockMode {
-	if s, ok := m.(ivSetter); ok {
-		s.SetIV(iv)
-		return m
-	}
-	return nil
 }
 
 // Seal appends to dst the Fernet token of plain with timestamp ts. iv is
@@ -135,7 +123,7 @@ func (c *Codec) Seal(dst, plain []byte, ts uint64, iv []byte) []byte {
 	c.sealBody(raw, plain)
 	tl := b64EncodedLen(n)
 	dst = grow(dst, tl)
-	b64Encode(dst[len(dst)-tl:], raw)
+	b64Encode(dst[len(dst)-tl:], raw, c.cpu.avx2)
 	return dst
 }
 
@@ -149,7 +137,7 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 	// Unlike encoding/base64, b64Decode rejects CR and LF along with every
 	// other character outside the alphabet.
 	raw := c.scratch(len(token) / 4 * 3)
-	n, ok := b64Decode(raw, token)
+	n, ok := b64Decode(raw, token, c.cpu.avx2)
 	if !ok {
 		return dst, 0, fmt.Errorf("%w: malformed base64", ErrBadToken)
 	}
@@ -166,7 +154,7 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 	ts := binary.BigEndian.Uint64(raw[1:9])
 	ct := raw[fernetHeader : n-fernetMACLen]
 	// Decrypt straight into dst's spare room; on bad padding that room is
-	// wiped so no unverified plaintext is left behind.
+	// wiped so that a rejected token leaves no plaintext behind.
 	start := len(dst)
 	out := grow(dst, len(ct))
 	pt := out[start:]

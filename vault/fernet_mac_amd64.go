@@ -12,28 +12,6 @@ import (
 // and extra copies per token, and Seal can then hash the ciphertext while
 // it is being produced (cbcEncSHA256).
 
-// initPads precomputes the HMAC inner and outer states from the signing key.
-func (k *FernetKey) initPads() {
-	if !haveSHANI {
-		return
-	}
-	var block [64]byte
-	for i, pad := range [2]byte{0x36, 0x5c} {
-		for j := range block {
-			block[j] = pad
-		}
-		for j, b := range k.sign {
-			block[j] = b ^ pad
-		}
-		st := &k.pads.inner
-		if i == 1 {
-			st = &k.pads.outer
-		}
-		*st = sha256Init
-		sha256BlocksSHANI(st, &block[0], 1)
-	}
-}
-
 var sha256Init = [8]uint32{
 	0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
 	0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
@@ -42,7 +20,7 @@ var sha256Init = [8]uint32{
 // sealBody fills raw (a token with its header written) with the
 // ciphertext of plain and the MAC.
 func (c *Codec) sealBody(raw, plain []byte) {
-	if !haveSHANI {
+	if !c.cpu.shani || !c.cpu.aesni {
 		c.sealBodyStd(raw, plain)
 		return
 	}
@@ -77,7 +55,7 @@ func (c *Codec) sealBody(raw, plain []byte) {
 
 // macVerify checks mac against the HMAC of body in constant time.
 func (c *Codec) macVerify(body, mac []byte) bool {
-	if !haveSHANI {
+	if !c.cpu.shani {
 		return c.macVerifyStd(body, mac)
 	}
 	st := c.key.pads.inner

@@ -2,9 +2,6 @@
 
 package vault
 
-// initPads has nothing to do where MACs go through crypto/hmac.
-func (k *FernetKey) initPads() {}
-
 // sealBody fills raw with the ciphertext of plain and its MAC.
 func (c *Codec) sealBody(raw, plain []byte) { c.sealBodyStd(raw, plain) }
 
