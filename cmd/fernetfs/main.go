@@ -89,7 +89,9 @@ func commandTable() []*command {
 		unmountCommand(),
 		passwdCommand(),
 		infoCommand(),
-		// fsckCommand(), catCommand(), decryptCommand(): TODO(cli) once vault.Walk exists.
+		fsckCommand(),
+		catCommand(),
+		decryptCommand(),
 	}
 }
 

@@ -16,7 +16,8 @@ import (
 // helpers in testcmds_test.go) as commands inside the test binary.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fernetfs": func() { os.Exit(run(osEnv(), os.Args[1:])) },
+		"fernetfs":     func() { os.Exit(run(osEnv(), os.Args[1:])) },
+		"fernetfs-put": func() { os.Exit(runPut(osEnv(), os.Args[1:])) },
 	})
 }
 
@@ -31,6 +32,7 @@ func TestScripts(t *testing.T) {
 			"grabkey":  cmdGrabKey,
 			"replace":  cmdReplace,
 			"flipbyte": cmdFlipByte,
+			"corrupt":  cmdCorrupt,
 		},
 	})
 }
