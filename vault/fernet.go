@@ -134,23 +134,12 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 	if len(token)%4 != 0 || len(token) < TokenLen(0) {
 		return dst, 0, fmt.Errorf("%w: bad length %d", ErrBadToken, len(token))
 	}
-	// Unlike encoding/base64, b64Decode rejects CR and LF along with every
-	// other character outside the alphabet.
 	raw := c.scratch(len(token) / 4 * 3)
-	n, ok := b64Decode(raw, token, c.cpu.avx2)
-	if !ok {
-		return dst, 0, fmt.Errorf("%w: malformed base64", ErrBadToken)
+	n, err := c.decodeVerify(raw, token)
+	if err != nil {
+		return dst, 0, err
 	}
 	raw = raw[:n]
-	if n < rawTokenLen(0) || (n-fernetOverhead)%aesBlock != 0 {
-		return dst, 0, fmt.Errorf("%w: bad payload length", ErrBadToken)
-	}
-	if raw[0] != fernetVersion {
-		return dst, 0, fmt.Errorf("%w: bad version byte %#x", ErrBadToken, raw[0])
-	}
-	if !c.macVerify(raw[:n-fernetMACLen], raw[n-fernetMACLen:]) {
-		return dst, 0, fmt.Errorf("%w: MAC mismatch", ErrBadToken)
-	}
 	ts := binary.BigEndian.Uint64(raw[1:9])
 	ct := raw[fernetHeader : n-fernetMACLen]
 	// Decrypt straight into dst's spare room; on bad padding that room is

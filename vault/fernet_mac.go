@@ -2,6 +2,7 @@ package vault
 
 import (
 	"crypto/subtle"
+	"fmt"
 )
 
 // hmacPads holds the SHA-256 states after HMAC's ipad and opad blocks,
@@ -41,6 +42,41 @@ func (c *Codec) sealBodyStd(raw, plain []byte) {
 	c.mac.Reset()
 	c.mac.Write(raw[:n-fernetMACLen])
 	c.mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
+}
+
+// decodeVerifyStd decodes token into raw and checks, in this order, its
+// base64, length, version byte and MAC; it returns the decoded length.
+// Unlike encoding/base64, b64Decode rejects CR and LF along with every
+// other character outside the alphabet.
+func (c *Codec) decodeVerifyStd(raw, token []byte) (int, error) {
+	n, ok := b64Decode(raw, token, c.cpu.avx2)
+	if !ok {
+		return 0, errMalformedBase64
+	}
+	if err := checkRaw(raw[:n]); err != nil {
+		return 0, err
+	}
+	if !c.macVerify(raw[:n-fernetMACLen], raw[n-fernetMACLen:n]) {
+		return 0, errMACMismatch
+	}
+	return n, nil
+}
+
+var (
+	errMalformedBase64 = fmt.Errorf("%w: malformed base64", ErrBadToken)
+	errMACMismatch     = fmt.Errorf("%w: MAC mismatch", ErrBadToken)
+)
+
+// checkRaw validates a decoded token's length and version byte.
+func checkRaw(raw []byte) error {
+	n := len(raw)
+	if n < rawTokenLen(0) || (n-fernetOverhead)%aesBlock != 0 {
+		return fmt.Errorf("%w: bad payload length", ErrBadToken)
+	}
+	if raw[0] != fernetVersion {
+		return fmt.Errorf("%w: bad version byte %#x", ErrBadToken, raw[0])
+	}
+	return nil
 }
 
 // macVerifyStd checks mac against the HMAC of body with crypto/hmac, in

@@ -53,6 +53,40 @@ func (c *Codec) sealBody(raw, plain []byte) {
 	macFinish(&st, &c.key.pads, raw[:n-fernetMACLen], hashed, raw[n-fernetMACLen:])
 }
 
+// decodeVerify decodes token into raw and checks, in this order, its
+// base64, length, version byte and MAC; it returns the decoded length.
+// With SHA-NI the MAC is computed while the token is decoded: each
+// b64DecSHA256 iteration hashes what the previous one decoded. Only after
+// every check passes does Open decrypt.
+func (c *Codec) decodeVerify(raw, token []byte) (int, error) {
+	// The stitched part decodes 256*(iters+1) characters, staying eight
+	// short of the end so the last (maybe padded) quantum and its 4-byte
+	// store slack stay outside; it hashes 192*iters bytes, far inside the
+	// body that precedes the 32-byte MAC.
+	iters := (len(token)-8)/256 - 1
+	if !c.cpu.shani || iters < 1 {
+		return c.decodeVerifyStd(raw, token)
+	}
+	done := 256 * (iters + 1)
+	_ = raw[done/4*3+3]
+	st := c.key.pads.inner
+	bad := b64DecSHA256(&raw[0], &token[0], &st, iters)
+	m, ok := b64Decode(raw[done/4*3:], token[done:], c.cpu.avx2)
+	if bad || !ok {
+		return 0, errMalformedBase64
+	}
+	n := done/4*3 + m
+	if err := checkRaw(raw[:n]); err != nil {
+		return 0, err
+	}
+	var sum [32]byte
+	macFinish(&st, &c.key.pads, raw[:n-fernetMACLen], 192*iters, sum[:])
+	if subtle.ConstantTimeCompare(sum[:], raw[n-fernetMACLen:n]) != 1 {
+		return 0, errMACMismatch
+	}
+	return n, nil
+}
+
 // macVerify checks mac against the HMAC of body in constant time.
 func (c *Codec) macVerify(body, mac []byte) bool {
 	if !c.cpu.shani {
