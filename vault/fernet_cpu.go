@@ -1,5 +1,7 @@
 package vault
 
+//go:generate go run fernet_asmgen.go
+
 // cpuFeatures selects the assembly paths a Codec takes. NewCodec uses the
 // host's (hostCPU); tests switch features off to run every fallback on the
 // same machine and compare it with the reference.

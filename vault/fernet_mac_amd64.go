@@ -12,10 +12,32 @@ import (
 // and extra copies per token, and Seal can then hash the ciphertext while
 // it is being produced (cbcEncSHA256).
 
+// sha256Init is SHA-256's initial hash value (FIPS 180-4, 5.3.3).
 var sha256Init = [8]uint32{
 	0x6a09e667, 0xbb67ae85, 0x3c6ef372, 0xa54ff53a,
 	0x510e527f, 0x9b05688c, 0x1f83d9ab, 0x5be0cd19,
 }
+
+// sha256BlocksSHANI compresses n 64-byte blocks at p into state (h0..h7).
+//
+//go:noescape
+func sha256BlocksSHANI(state *[8]uint32, p *byte, n int)
+
+// cbcEncSHA256 runs n iterations, each CBC-encrypting 64 bytes from src
+// to dst (starting from the 16-byte chaining value at chain) and
+// compressing the 64-byte block at msg into state. Every block it hashes
+// must be complete before the iteration that reads it: msg must trail dst.
+//
+//go:noescape
+func cbcEncSHA256(xk *[176]byte, chain *byte, dst, src *byte, state *[8]uint32, msg *byte, n int)
+
+// b64DecSHA256 decodes 256*(n+1) base64url characters from src into dst
+// while compressing the first 192*n decoded bytes into state, and reports
+// whether any character was outside the alphabet. dst needs 192*(n+1)+4
+// bytes (each 12-byte store writes 16).
+//
+//go:noescape
+func b64DecSHA256(dst, src *byte, state *[8]uint32, n int) (bad bool)
 
 // sealBody fills raw (a token with its header written) with the
 // ciphertext of plain and the MAC.
