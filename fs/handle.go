@@ -116,13 +116,22 @@ func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (res uint
 	return uint64(pos), 0
 }
 
-// Allocate supports plain fallocate (mode 0). Punching holes, zeroing
-// or keeping the size would need their own content operations, so they
-// are refused the way a local filesystem without them refuses.
+// Allocate supports plain fallocate (mode 0) and FALLOC_FL_KEEP_SIZE.
+// Neither reserves backing space (new chunks are holes), so KEEP_SIZE,
+// which changes neither size nor content, has nothing to do once its
+// arguments are valid. Punching holes or zeroing would need their own
+// content operations, so they are refused the way a local filesystem
+// without them refuses.
 func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) (errno syscall.Errno) {
 	defer h.n.r.guard("fallocate", &errno)
 	if h.n.r.readOnly {
 		return syscall.EROFS
+	}
+	if mode == unix.FALLOC_FL_KEEP_SIZE {
+		if size == 0 || int64(off) < 0 || int64(off+size) < int64(off) {
+			return syscall.EINVAL
+		}
+		return 0
 	}
 	if mode != 0 {
 		return syscall.EOPNOTSUPP
