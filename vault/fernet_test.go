@@ -147,9 +147,24 @@ func FuzzOpenToken(f *testing.F) {
 	c := k.NewCodec()
 	f.Add(c.Seal(nil, []byte("seed"), 1, nil))
 	f.Add(c.Seal(nil, nil, 0, nil))
+	// Long enough for the stitched decode-and-hash path.
+	f.Add(c.Seal(nil, bytes.Repeat([]byte("fernetfs"), 100), 2, nil))
 	f.Add([]byte("gAAAAA=="))
+	var others []*Codec
+	for _, feat := range featureSets() {
+		o := k.NewCodec()
+		o.cpu = feat
+		others = append(others, o)
+	}
 	f.Fuzz(func(t *testing.T, tok []byte) {
 		pt, ts, err := c.Open(nil, tok)
+		// Every combination of assembly and portable paths agrees.
+		for _, o := range others {
+			pt2, ts2, err2 := o.Open(nil, tok)
+			if (err == nil) != (err2 == nil) || !bytes.Equal(pt, pt2) || ts != ts2 {
+				t.Fatalf("%+v: Open = %v, host %v", o.cpu, err2, err)
+			}
+		}
 		if err != nil {
 			if !errors.Is(err, ErrBadToken) {
 				t.Fatalf("error not ErrBadToken: %v", err)
