@@ -60,15 +60,9 @@ func (n *node) withTarget(f gofs.FileHandle, fn func(t target) error) syscall.Er
 			return fn(target{fd: fd})
 		}))
 	}
-	if n.dir != nil {
-		d, errno := n.acquireDir()
-		if errno == 0 {
-			defer n.releaseDir()
-			return n.r.errno(n, "attributes", fn(target{fd: d.Fd()}))
-		}
-		if n.IsRoot() {
-			return errno
-		}
+	if d := n.cachedDir(); d != nil {
+		defer n.releaseDir()
+		return n.r.errno(n, "attributes", fn(target{fd: d.Fd()}))
 	}
 	p, d, backing, errno := n.at()
 	if errno != 0 {
@@ -95,16 +89,14 @@ func (n *node) getattr(f gofs.FileHandle, out *fuse.Attr) syscall.Errno {
 		n.r.fillAttr(n, out, &st, nil, "", "")
 		return 0
 	}
-	if n.dir != nil {
-		if d, errno := n.acquireDir(); errno == 0 {
-			err := statFd(d.Fd(), &st)
-			n.releaseDir()
-			if err != nil {
-				return n.r.errno(n, "stat", err)
-			}
-			n.r.fillAttr(n, out, &st, nil, "", "")
-			return 0
+	if d := n.cachedDir(); d != nil {
+		err := statFd(d.Fd(), &st)
+		n.releaseDir()
+		if err != nil {
+			return n.r.errno(n, "stat", err)
 		}
+		n.r.fillAttr(n, out, &st, nil, "", "")
+		return 0
 	}
 	p, d, backing, errno := n.at()
 	if errno != 0 {

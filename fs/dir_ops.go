@@ -217,7 +217,7 @@ func (n *node) Rmdir(ctx context.Context, name string) (errno syscall.Errno) {
 	if err != nil {
 		return syscall.ENOENT
 	}
-	err = n.r.removeEmptyDir(d, backing, func() error {
+	err = n.r.removeEmptyDir(d, backing, n.childNode(name), func() error {
 		return unix.Unlinkat(d.Fd(), backing, unix.AT_REMOVEDIR)
 	})
 	if err != nil {

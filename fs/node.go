@@ -87,6 +87,24 @@ func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
 	return d, 0
 }
 
+// cachedDir is acquireDir without opening: it returns the directory's
+// fd only if it is already open (nil otherwise), so a stat does not pay
+// for opening a directory nobody lists. Pair a non-nil result with
+// releaseDir.
+func (n *node) cachedDir() *vault.Dir {
+	ds := n.dir
+	if ds == nil {
+		return nil
+	}
+	ds.mu.Lock()
+	defer ds.mu.Unlock()
+	if ds.d == nil {
+		return nil
+	}
+	ds.users++
+	return ds.d
+}
+
 // releaseDir ends a use of the fd returned by acquireDir.
 func (n *node) releaseDir() {
 	ds := n.dir

@@ -34,15 +34,9 @@ func (n *node) hasUserXattrs() bool {
 // backing inode (the directory's cached fd, or an O_PATH fd opened
 // without following symlinks), so xattr calls cannot be redirected.
 func (n *node) withXattrPath(fn func(path string) error) syscall.Errno {
-	if n.dir != nil {
-		d, errno := n.acquireDir()
-		if errno == 0 {
-			defer n.releaseDir()
-			return n.r.errno(n, "xattr", fn(procFdPath(d.Fd())))
-		}
-		if n.IsRoot() {
-			return errno
-		}
+	if d := n.cachedDir(); d != nil {
+		defer n.releaseDir()
+		return n.r.errno(n, "xattr", fn(procFdPath(d.Fd())))
 	}
 	p, d, backing, errno := n.at()
 	if errno != 0 {
