@@ -748,3 +748,57 @@ func TestParallelDirectoryOps(t *testing.T) {
 		t.Fatalf("a not empty: %v", ents)
 	}
 }
+
+// TestRmdirKeepsIVOfNonEmptyDir checks that a refused rmdir leaves the
+// directory IV on disk (the names stay decryptable after a remount), and
+// that a directory holding only stray vault files can be removed.
+func TestRmdirKeepsIVOfNonEmptyDir(t *testing.T) {
+	requireFuse(t)
+	_, v := newTestVault(t, vault.CreateOptions{})
+	m := mountVault(t, v, Options{})
+	d := filepath.Join(m.dir, "d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(d, "f"), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.ReadDir(d) // caches the directory's fd, the fast path
+	if err := syscall.Rmdir(d); err != syscall.ENOTEMPTY {
+		t.Fatalf("rmdir non-empty (cached): %v", err)
+	}
+	if err := os.Mkdir(filepath.Join(m.dir, "e"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(m.dir, "e", "f"), []byte("y"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	m.unmount(t)
+
+	m = mountVault(t, v, Options{})
+	if err := syscall.Rmdir(filepath.Join(m.dir, "e")); err != syscall.ENOTEMPTY {
+		t.Fatalf("rmdir non-empty (uncached): %v", err)
+	}
+	m.unmount(t)
+
+	bd, err := v.ResolvePath("d")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := filepath.Join(bd, vault.LongNamePrefix+strings.Repeat("A", 43)+".name")
+	if err := os.WriteFile(stray, []byte("orphan sidecar"), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	m = mountVault(t, v, Options{})
+	checkFile(t, filepath.Join(m.dir, "d", "f"), []byte("x"))
+	checkFile(t, filepath.Join(m.dir, "e", "f"), []byte("y"))
+	if err := os.Remove(filepath.Join(m.dir, "d", "f")); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Rmdir(filepath.Join(m.dir, "d")); err != nil {
+		t.Fatalf("rmdir of a directory with only a stray sidecar: %v", err)
+	}
+	if _, err := os.Stat(bd); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("backing directory still there: %v", err)
+	}
+}
