@@ -1,0 +1,185 @@
+package vault
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"sync"
+	"sync/atomic"
+)
+
+// Backing is the backing file of one plaintext file. *os.File satisfies
+// it; tests and tools may supply other implementations. Content only uses
+// positional I/O, so the file offset is never touched.
+type Backing interface {
+	ReadAt(p []byte, off int64) (int, error)
+	WriteAt(p []byte, off int64) (int, error)
+	Truncate(size int64) error
+	Stat() (os.FileInfo, error)
+}
+
+var (
+	_ Backing     = (*os.File)(nil)
+	_ io.ReaderAt = (*Content)(nil)
+	_ io.WriterAt = (*Content)(nil)
+)
+
+// Content is the plaintext view of one backing file: the chunked Fernet
+// format, with random access in both directions. It holds the
+// per-backing-inode lock (ReadAt, Size, Seek* and Check shared; WriteAt,
+// Truncate and Allocate exclusive), so the fs keeps exactly one Content per
+// backing inode, shared by all handles and hard links, and read-modify-write
+// of a chunk is never interleaved.
+type Content struct {
+	mu   sync.RWMutex
+	keys *Keys
+	b    Backing
+	lay  layout
+	name atomic.Pointer[string]
+	// fk caches the file ID and content key. Readers fill it under the
+	// shared lock (any of them may, all compute the same value); writers
+	// replace or drop it under the exclusive lock.
+	fk atomic.Pointer[fileKey]
+	// small and large pool I/O buffers (*[]byte): small ones of exactly
+	// smallBuf bytes, large ones of any size.
+	small, large sync.Pool
+
+	// Test hooks for golden files; nil in normal use. newID fills a new
+	// file's ID, iv the IV of a chunk about to be sealed.
+	newID func(id []byte)
+	iv    func(chunk int64, iv []byte)
+}
+
+// OpenContent returns the plaintext view of backing file b. name is the
+// file's path, used only in error messages (see SetName).
+func (v *Vault) OpenContent(b Backing, name string) *Content {
+	c := &Content{keys: v.Keys(), b: b, lay: newLayout(v.ChunkSize())}
+	c.name.Store(&name)
+	return c
+}
+
+// SetName changes the name used in error messages, after a rename, so
+// that a corruption report points at the file's current path.
+func (c *Content) SetName(name string) { c.name.Store(&name) }
+
+// Name is the file name used in error messages.
+func (c *Content) Name() string { return *c.name.Load() }
+
+// Size is the plaintext size. It only stats the backing file, so getattr
+// and directory listings never read content.
+func (c *Content) Size() (int64, error) {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	_, p, err := c.sizeLocked()
+	return p, err
+}
+
+// sizeLocked returns the backing and plaintext sizes.
+func (c *Content) sizeLocked() (backing, plain int64, err error) {
+	fi, err := c.b.Stat()
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", c.Name(), err)
+	}
+	backing = fi.Size()
+	plain, err = c.lay.plainSize(backing)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", c.Name(), err)
+	}
+	return backing, plain, nil
+}
+
+// fileKey is what a file's header line determines: its ID, the header
+// bytes, the content key, and a pool of per-goroutine chunkWorkers (each
+// with a Codec for that key).
+type fileKey struct {
+	line    [fileHeaderLen]byte
+	key     *FernetKey
+	workers sync.Pool
+}
+
+func (c *Content) makeFileKey(id []byte) *fileKey {
+	fk := &fileKey{key: c.keys.ContentKey(id)}
+	copy(fk.line[:], fileMagic)
+	hex.Encode(fk.line[len(fileMagic):], id)
+	fk.line[fileHeaderLen-1] = '\n'
+	k := fk.key
+	fk.workers.New = func() any { return &chunkWorker{cd: k.NewCodec()} }
+	return fk
+}
+
+// newFileKey makes the key of a new file with a fresh random ID.
+func (c *Content) newFileKey() *fileKey {
+	var id [fileIDLen]byte
+	if c.newID != nil {
+		c.newID(id[:])
+	} else {
+		rand.Read(id[:])
+	}
+	return c.makeFileKey(id[:])
+}
+
+// parseFileHeader checks a header line and returns the file's key, reusing
+// cached when the line is the one it was made from.
+func (c *Content) parseFileHeader(line []byte, cached *fileKey) (*fileKey, error) {
+	if cached != nil && string(cached.line[:]) == string(line) {
+		return cached, nil
+	}
+	bad := len(line) != fileHeaderLen || string(line[:len(fileMagic)]) != fileMagic ||
+		line[fileHeaderLen-1] != '\n'
+	if !bad {
+		for _, ch := range line[len(fileMagic) : fileHeaderLen-1] {
+			if (ch < '0' || ch > '9') && (ch < 'a' || ch > 'f') {
+				bad = true
+				break
+			}
+		}
+	}
+	if bad {
+		return nil, fmt.Errorf("%w: %s: file header line is malformed: %q", ErrCorrupt, c.Name(), line)
+	}
+	var id [fileIDLen]byte
+	hex.Decode(id[:], line[len(fileMagic):fileHeaderLen-1])
+	fk := c.makeFileKey(id[:])
+	c.fk.Store(fk)
+	return fk, nil
+}
+
+// loadKey returns the file's key, reading the header line if it is not
+// cached yet. The caller holds the lock (shared or exclusive) and knows
+// the file is not empty.
+func (c *Content) loadKey() (*fileKey, error) {
+	if fk := c.fk.Load(); fk != nil {
+		return fk, nil
+	}
+	var line [fileHeaderLen]byte
+	if err := c.readFull(line[:], 0); err != nil {
+		return nil, err
+	}
+	return c.parseFileHeader(line[:], nil)
+}
+
+// readFull reads exactly len(p) backing bytes at off. The size came from
+// fstat under the lock, so a short read means the file changed behind
+// fernetfs's back.
+func (c *Content) readFull(p []byte, off int64) error {
+	n, err := c.b.ReadAt(p, off)
+	if n == len(p) {
+		return nil
+	}
+	if err == nil || errors.Is(err, io.EOF) {
+		return fmt.Errorf("%w: %s: backing file shorter than its size (changed concurrently?)", ErrCorrupt, c.Name())
+	}
+	return fmt.Errorf("%s: %w", c.Name(), err)
+}
+
+// chunkErr is a corruption error naming the file and chunk.
+func (c *Content) chunkErr(i int64, err error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	if err != nil {
+		return fmt.Errorf("%w: %s: chunk %d: %s: %w", ErrCorrupt, c.Name(), i, msg, err)
+	}
+	return fmt.Errorf("%w: %s: chunk %d: %s", ErrCorrupt, c.Name(), i, msg)
+}

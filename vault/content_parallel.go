@@ -1,0 +1,115 @@
+package vault
+
+import (
+	"runtime"
+	"sync"
+)
+
+const (
+	// parallelMinChunks is the fewest chunks worth spreading over
+	// goroutines; below it the goroutine handoff costs more than it saves.
+	parallelMinChunks = 4
+	// smallBuf is the size of pooled buffers for small requests (a 4 KiB
+	// read or write touches one or two chunks); larger requests use the
+	// large pool so a 4 KiB read does not pin a megabyte buffer and a
+	// 1 MiB read does not churn small ones.
+	smallBuf = 64 << 10
+)
+
+// chunkWorker is one goroutine's state for chunk crypto: a Codec for the
+// file's key and a scratch chunk for partial chunks.
+type chunkWorker struct {
+	cd      *Codec
+	scratch []byte // chunk size + aesBlock bytes: Open needs room for the padding
+}
+
+// worker takes a chunkWorker from fk's pool.
+func (c *Content) worker(fk *fileKey) *chunkWorker {
+	wk := fk.workers.Get().(*chunkWorker)
+	if n := c.lay.chunk + aesBlock; int64(len(wk.scratch)) < n {
+		wk.scratch = make([]byte, n)
+	}
+	return wk
+}
+
+// forChunks calls fn for every chunk index in [lo, hi), spread over up to
+// GOMAXPROCS goroutines, each with its own chunkWorker and a contiguous
+// run of indexes [i, runEnd) that it visits in increasing order. fn for
+// one index must touch only that chunk's bytes, except that it may use
+// bytes of later chunks of its own run as scratch (they are rewritten
+// after). Each goroutine stops at its first error; forChunks returns the
+// lowest failing index and its error, or -1 and nil.
+func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn func(wk *chunkWorker, i, runEnd int64) error) (int64, error) {
+	n := hi - lo
+	w := min(int64(runtime.GOMAXPROCS(0)), n/2)
+	if n < parallelMinChunks || w < 2 {
+		wk := c.worker(fk)
+		defer fk.workers.Put(wk)
+		for i := lo; i < hi; i++ {
+			if err := fn(wk, i, hi); err != nil {
+				return i, err
+			}
+		}
+		return -1, nil
+	}
+	type result struct {
+		idx int64
+		err error
+	}
+	res := make([]result, w)
+	per := (n + w - 1) / w
+	run := func(k int64) {
+		r := &res[k]
+		wk := c.worker(fk)
+		end := min(lo+(k+1)*per, hi)
+		for i := lo + k*per; i < end; i++ {
+			if err := fn(wk, i, end); err != nil {
+				r.idx, r.err = i, err
+				break
+			}
+		}
+		fk.workers.Put(wk)
+	}
+	var wg sync.WaitGroup
+	for k := int64(1); k < w; k++ {
+		wg.Go(func() { run(k) })
+	}
+	run(0)
+	wg.Wait()
+	for _, r := range res {
+		if r.err != nil {
+			return r.idx, r.err
+		}
+	}
+	return -1, nil
+}
+
+// getBuf returns a pooled buffer of n bytes (contents undefined).
+func (c *Content) getBuf(n int64) *[]byte {
+	pool := &c.large
+	if n <= smallBuf {
+		pool = &c.small
+	}
+	if v := pool.Get(); v != nil {
+		bp := v.(*[]byte)
+		if int64(cap(*bp)) >= n {
+			*bp = (*bp)[:n]
+			return bp
+		}
+	}
+	size := n
+	if n <= smallBuf {
+		size = smallBuf
+	}
+	b := make([]byte, size)
+	b = b[:n]
+	return &b
+}
+
+func (c *Content) putBuf(bp *[]byte) {
+	if cap(*bp) <= smallBuf {
+		c.small.Put(bp)
+	} else {
+		c.large.Put(bp)
+	}
+}

@@ -1,0 +1,421 @@
+package vault
+
+import (
+	"fmt"
+	"slices"
+	"syscall"
+)
+
+// WriteAt writes plaintext at off, growing the file if the write ends past
+// it. Only the chunks the write covers are sealed (read-modify-write for
+// partial ones); growing rewrites the old last chunk as a full chunk and
+// leaves chunks wholly between the old end and off as holes. Full chunks
+// come straight from p, are sealed in parallel and written with one
+// WriteAt.
+func (c *Content) WriteAt(p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, fmt.Errorf("%s: write at negative offset %d: %w", c.Name(), off, syscall.EINVAL)
+	}
+	if len(p) == 0 {
+		return 0, nil
+	}
+	end := off + int64(len(p))
+	if end > c.lay.maxPlain || end < off {
+		return 0, fmt.Errorf("%s: write to %d: %w", c.Name(), end, syscall.EFBIG)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, size, err := c.sizeLocked()
+	if err != nil {
+		return 0, err
+	}
+	if err := c.modify(s, size, max(size, end), p, off); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Truncate sets the plaintext size. Growing leaves holes (no disk use) and
+// rewrites the old last chunk; shrinking reseals the new last chunk and
+// cuts the backing file; truncating to 0 empties it, dropping the file ID
+// so the next write starts a new one.
+func (c *Content) Truncate(size int64) error {
+	if size < 0 {
+		return fmt.Errorf("%s: truncate to %d: %w", c.Name(), size, syscall.EINVAL)
+	}
+	if size > c.lay.maxPlain {
+		return fmt.Errorf("%s: truncate to %d: %w", c.Name(), size, syscall.EFBIG)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if size == 0 {
+		c.fk.Store(nil)
+		if err := c.b.Truncate(0); err != nil {
+			return fmt.Errorf("%s: %w", c.Name(), err)
+		}
+		return nil
+	}
+	s, old, err := c.sizeLocked()
+	if err != nil {
+		return err
+	}
+	if old == size {
+		return nil
+	}
+	return c.modify(s, old, size, nil, 0)
+}
+
+// Allocate implements fallocate mode 0: the file grows to cover
+// [off, off+length) if it is shorter, reading as zeros there; it never
+// shrinks. Disk space is not reserved: the new chunks are holes, as after
+// a truncate up.
+func (c *Content) Allocate(off, length int64) error {
+	if off < 0 || length <= 0 {
+		return fmt.Errorf("%s: allocate %d bytes at %d: %w", c.Name(), length, off, syscall.EINVAL)
+	}
+	end := off + length
+	if end > c.lay.maxPlain || end < off {
+		return fmt.Errorf("%s: allocate to %d: %w", c.Name(), end, syscall.EFBIG)
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, size, err := c.sizeLocked()
+	if err != nil {
+		return err
+	}
+	if end <= size {
+		return nil
+	}
+	return c.modify(s, size, end, nil, 0)
+}
+
+// span is a run [lo, hi) of chunks written with one backing WriteAt.
+type span struct{ lo, hi int64 }
+
+// special is a chunk whose new plaintext is assembled in scratch space:
+// partially overwritten, or rewritten with a new length.
+type special struct {
+	idx   int64
+	plain []byte
+}
+
+// writePlan is one change of the file: from oldSize to newSize bytes with
+// p written at off (p may be empty). It names the few chunks to reseal.
+type writePlan struct {
+	c                *Content
+	lay              layout
+	fk               *fileKey
+	p                []byte
+	off, end         int64
+	oldS             int64
+	oldSize, newSize int64
+	oldLast, oldLen  int64 // oldLast is -1 for an empty file
+	newLast, newLen  int64
+	spans            [3]span
+	nspans           int
+	specials         [4]special
+	nspecials        int
+}
+
+// modify rewrites the file from size to newSize (> 0) with p at off. The
+// caller holds the exclusive lock; s is the backing size.
+func (c *Content) modify(s, size, newSize int64, p []byte, off int64) error {
+	w := writePlan{c: c, lay: c.lay, p: p, off: off, end: off + int64(len(p)),
+		oldS: s, oldSize: size, newSize: newSize, oldLast: -1}
+	fresh := size == 0
+	if fresh {
+		w.fk = c.newFileKey()
+	} else {
+		var err error
+		if w.fk, err = c.loadKey(); err != nil {
+			return err
+		}
+		w.oldLast, w.oldLen = w.lay.lastChunk(size)
+	}
+	w.newLast, w.newLen = w.lay.lastChunk(newSize)
+	w.plan()
+
+	// One buffer holds scratch plaintext, the old lines read back, and
+	// the new lines (with the header line for a new file).
+	var need int64
+	for _, sp := range w.spans[:w.nspans] {
+		need += w.spanBytes(sp, fresh)
+	}
+	slot := w.lay.chunk + aesBlock // room for Open's padding
+	scratchLen := int64(w.nspecials) * slot
+	oldLen := int64(w.nspecials) * (w.lay.line + aesBlock)
+	bp := c.getBuf(scratchLen + oldLen + need)
+	defer c.putBuf(bp)
+	buf := *bp
+	if err := w.fillSpecials(buf[:scratchLen], slot, buf[scratchLen:scratchLen+oldLen]); err != nil {
+		return err
+	}
+	out := buf[scratchLen+oldLen:]
+
+	written := s
+	if fresh && w.spans[0].lo != 0 {
+		if _, err := c.b.WriteAt(w.fk.line[:], 0); err != nil {
+			return fmt.Errorf("%s: %w", c.Name(), err)
+		}
+	}
+	for _, sp := range w.spans[:w.nspans] {
+		hdr := fresh && sp.lo == 0
+		n := w.spanBytes(sp, fresh)
+		at := w.sealSpan(sp, hdr, out[:n])
+		if _, err := c.b.WriteAt(out[:n], at); err != nil {
+			return fmt.Errorf("%s: %w", c.Name(), err)
+		}
+		written = max(written, at+n)
+		out = out[n:]
+	}
+	if want := w.lay.backingSize(newSize); written != want {
+		if err := c.b.Truncate(want); err != nil {
+			return fmt.Errorf("%s: %w", c.Name(), err)
+		}
+	}
+	if fresh {
+		c.fk.Store(w.fk)
+	}
+	return nil
+}
+
+// plan chooses the chunks to write: those the write covers; the old last
+// chunk when the file grows past it (it becomes a full, non-final chunk);
+// and the new last chunk when the size changes. Everything else is kept,
+// and chunks between the old end and the new data stay holes.
+func (w *writePlan) plan() {
+	add := func(lo, hi int64) {
+		if w.nspans > 0 {
+			prev := &w.spans[w.nspans-1]
+			if lo <= prev.hi {
+				prev.hi = max(prev.hi, hi)
+				return
+			}
+		}
+		w.spans[w.nspans] = span{lo, hi}
+		w.nspans++
+	}
+	grows := w.newSize > w.oldSize
+	wfirst, wlast := int64(-1), int64(-1)
+	if len(w.p) > 0 {
+		wfirst, wlast = w.off/w.lay.chunk, (w.end-1)/w.lay.chunk
+	}
+	if grows && w.oldLast >= 0 && (wfirst < 0 || w.oldLast < wfirst) {
+		add(w.oldLast, w.oldLast+1)
+	}
+	if wfirst >= 0 {
+		add(wfirst, wlast+1)
+	}
+	if w.newSize != w.oldSize && (wfirst < 0 || w.newLast > wlast) {
+		add(w.newLast, w.newLast+1)
+	}
+	// Every chunk in a span is inside the write range (so wholly in p)
+	// except these candidates; they are kept sorted for fillSpecials.
+	cands := [4]int64{w.oldLast, wfirst, wlast, w.newLast}
+	slices.Sort(cands[:])
+	for _, i := range cands {
+		if i >= 0 && w.inSpans(i) && !w.direct(i) && w.specialIndex(i) < 0 {
+			w.specials[w.nspecials] = special{idx: i}
+			w.nspecials++
+		}
+	}
+}
+
+func (w *writePlan) inSpans(i int64) bool {
+	for _, sp := range w.spans[:w.nspans] {
+		if sp.lo <= i && i < sp.hi {
+			return true
+		}
+	}
+	return false
+}
+
+// direct reports whether chunk i's new plaintext lies wholly in p.
+func (w *writePlan) direct(i int64) bool {
+	cs := i * w.lay.chunk
+	return len(w.p) > 0 && w.off <= cs && cs+w.chunkLen(i) <= w.end
+}
+
+func (w *writePlan) specialIndex(i int64) int {
+	for k := range w.nspecials {
+		if w.specials[k].idx == i {
+			return k
+		}
+	}
+	return -1
+}
+
+// chunkLen is chunk i's plaintext length after the change.
+func (w *writePlan) chunkLen(i int64) int64 {
+	if i == w.newLast {
+		return w.newLen
+	}
+	return w.lay.chunk
+}
+
+// oldChunkLen is chunk i's plaintext length before the change (0 if the
+// file did not reach it).
+func (w *writePlan) oldChunkLen(i int64) int64 {
+	switch {
+	case i < w.oldLast:
+		return w.lay.chunk
+	case i == w.oldLast:
+		return w.oldLen
+	}
+	return 0
+}
+
+// oldLineEnd is where chunk i's line ended before the change.
+func (w *writePlan) oldLineEnd(i int64) int64 {
+	if i == w.oldLast {
+		return w.oldS
+	}
+	return w.lay.lineOff(i + 1)
+}
+
+// lineLen is chunk i's line length after the change.
+func (w *writePlan) lineLen(i int64) int64 {
+	if i == w.newLast {
+		return lastLineLen(w.newLen)
+	}
+	return w.lay.line
+}
+
+// spanBytes is what sealSpan writes for sp: the lines, the header line
+// when a new file's span starts at chunk 0, and the NUL bytes that erase
+// the tail of an old full last line reaching into a chunk left as a hole.
+func (w *writePlan) spanBytes(sp span, fresh bool) int64 {
+	n := (sp.hi-1-sp.lo)*w.lay.line + w.lineLen(sp.hi-1)
+	if fresh && sp.lo == 0 {
+		n += int64(fileHeaderLen)
+	}
+	return n + w.zeroTail(sp)
+}
+
+func (w *writePlan) zeroTail(sp span) int64 {
+	i := sp.hi - 1
+	if i != w.oldLast || i == w.newLast {
+		return 0
+	}
+	return max(w.oldS-w.lay.lineOff(i+1), 0)
+}
+
+// fillSpecials assembles the plaintext of every special chunk in scratch:
+// the old plaintext where the change keeps it (read back with one ReadAt
+// per run of adjacent chunks), zeros where the file grows, then p.
+func (w *writePlan) fillSpecials(scratch []byte, slot int64, oldBuf []byte) error {
+	c := w.c
+	var wk *chunkWorker
+	defer func() {
+		if wk != nil {
+			w.fk.workers.Put(wk)
+		}
+	}()
+	for k := 0; k < w.nspecials; {
+		// Group chunks k..j-1 that need old data and sit next to each other.
+		j := k
+		for j < w.nspecials && w.needsOld(w.specials[j].idx) &&
+			(j == k || w.specials[j].idx == w.specials[j-1].idx+1) {
+			j++
+		}
+		if j == k {
+			w.assemble(k, scratch[int64(k)*slot:int64(k+1)*slot], false)
+			k++
+			continue
+		}
+		a, b := w.specials[k].idx, w.specials[j-1].idx
+		start := w.lay.lineOff(a)
+		lines := oldBuf[:w.oldLineEnd(b)-start]
+		if err := c.readFull(lines, start); err != nil {
+			return err
+		}
+		if wk == nil {
+			wk = c.worker(w.fk)
+		}
+		for ; k < j; k++ {
+			i := w.specials[k].idx
+			at := (i - a) * w.lay.line
+			line := lines[at:]
+			if i != w.oldLast {
+				line = lines[at : at+w.lay.line]
+			}
+			sc := scratch[int64(k)*slot : int64(k+1)*slot]
+			if err := c.openLine(wk.cd, i, line, i == w.oldLast, sc[:w.oldChunkLen(i)]); err != nil {
+				return err
+			}
+			w.assemble(k, sc, true)
+		}
+	}
+	return nil
+}
+
+// needsOld reports whether special chunk i keeps some old bytes.
+func (w *writePlan) needsOld(i int64) bool {
+	keep := min(w.oldChunkLen(i), w.chunkLen(i))
+	if keep == 0 {
+		return false
+	}
+	cs := i * w.lay.chunk
+	return len(w.p) == 0 || w.off > cs || w.end < cs+keep
+}
+
+// assemble finishes special k in sc (which holds the old plaintext if
+// haveOld): zero what is new, overlay p.
+func (w *writePlan) assemble(k int, sc []byte, haveOld bool) {
+	i := w.specials[k].idx
+	n := w.chunkLen(i)
+	from := int64(0)
+	if haveOld {
+		from = min(w.oldChunkLen(i), n)
+	}
+	clear(sc[from:n])
+	cs := i * w.lay.chunk
+	if lo, hi := max(w.off, cs), min(w.end, cs+n); len(w.p) > 0 && lo < hi {
+		copy(sc[lo-cs:hi-cs], w.p[lo-w.off:hi-w.off])
+	}
+	w.specials[k].plain = sc[:n]
+}
+
+// plain is chunk i's new plaintext.
+func (w *writePlan) plain(i int64) []byte {
+	if k := w.specialIndex(i); k >= 0 {
+		return w.specials[k].plain
+	}
+	cs := i * w.lay.chunk
+	return w.p[cs-w.off : cs-w.off+w.chunkLen(i)]
+}
+
+// sealSpan seals the chunks of sp into out (exactly spanBytes long) and
+// returns the backing offset to write it at.
+func (w *writePlan) sealSpan(sp span, hdr bool, out []byte) int64 {
+	at := w.lay.lineOff(sp.lo)
+	lines := out
+	if hdr {
+		copy(out, w.fk.line[:])
+		at, lines = 0, out[fileHeaderLen:]
+	}
+	if z := w.zeroTail(sp); z > 0 {
+		clear(lines[int64(len(lines))-z:])
+	}
+	w.c.forChunks(w.fk, sp.lo, sp.hi, func(wk *chunkWorker, i, _ int64) error {
+		line := lines[(i-sp.lo)*w.lay.line:]
+		plain := w.plain(i)
+		ts := uint64(i)
+		if i == w.newLast {
+			ts |= finalBit
+		}
+		tl := TokenLen(len(plain))
+		var iv []byte
+		if w.c.iv != nil {
+			iv = make([]byte, aesBlock)
+			w.c.iv(i, iv)
+		}
+		wk.cd.Seal(line[:0:tl], plain, ts, iv)
+		nl := line[tl:w.lineLen(i)]
+		for k := range nl {
+			nl[k] = '\n'
+		}
+		return nil
+	})
+	return at
+}
