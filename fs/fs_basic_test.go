@@ -802,3 +802,52 @@ func TestRmdirKeepsIVOfNonEmptyDir(t *testing.T) {
 		t.Errorf("backing directory still there: %v", err)
 	}
 }
+
+// TestGuardTurnsPanicIntoEIO: a bug in one handler fails that request
+// with EIO and a log line instead of killing the mount.
+func TestGuardTurnsPanicIntoEIO(t *testing.T) {
+	logs := &syncBuffer{}
+	r := &root{log: log.New(logs, "", 0)}
+	handler := func() (errno syscall.Errno) {
+		defer r.guard("lookup", &errno)
+		var m map[string]int
+		m["boom"]++ // nil map write panics
+		return 0
+	}
+	if errno := handler(); errno != syscall.EIO {
+		t.Errorf("errno %v, want EIO", errno)
+	}
+	if !strings.Contains(logs.String(), "internal error in lookup") {
+		t.Errorf("log: %q", logs.String())
+	}
+}
+
+// TestCorruptSymlinkIsEIO: a tampered link target fails readlink with
+// EIO rather than pointing anywhere.
+func TestCorruptSymlinkIsEIO(t *testing.T) {
+	requireFuse(t)
+	_, v := newTestVault(t, vault.CreateOptions{})
+	m := mountVault(t, v, Options{})
+	if err := os.Symlink("target", filepath.Join(m.dir, "l")); err != nil {
+		t.Fatal(err)
+	}
+	m.unmount(t)
+	bp, err := v.ResolvePath("l")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tok, err := os.Readlink(bp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad := []byte(tok)
+	bad[20] ^= 1
+	os.Remove(bp)
+	if err := os.Symlink(string(bad), bp); err != nil {
+		t.Fatal(err)
+	}
+	m = mountVault(t, v, Options{})
+	if _, err := os.Readlink(filepath.Join(m.dir, "l")); !errors.Is(err, syscall.EIO) {
+		t.Errorf("readlink of corrupt target: %v, want EIO", err)
+	}
+}
