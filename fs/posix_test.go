@@ -1,0 +1,238 @@
+package fs
+
+import (
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/hanwen/go-fuse/v2/posixtest"
+	"golang.org/x/sys/unix"
+
+	"github.com/fernetfs/fernetfs/vault"
+)
+
+// posixSkip is why a posixtest cannot pass on fernetfs. failsLocally
+// marks a test that fails on a local filesystem too (a bug in the test,
+// not in fernetfs); TestPosixtestSkipsFailLocally proves that claim
+// still holds, so a fixed upstream test gets unskipped.
+type posixSkip struct {
+	reason       string
+	failsLocally bool
+}
+
+// posixPinned names every test in posixtest.All of the go-fuse version
+// in go.mod (v2.12.1, Linux; All gains FallocateKeepSize and Tmpfile on
+// Linux), each with the reason it is skipped, or the zero posixSkip if
+// it must pass. A go-fuse upgrade that adds a test makes
+// TestPosixtestPinned fail until the new test is listed here, so no
+// conformance test is ever silently left out.
+var posixPinned = map[string]posixSkip{
+	"AppendWrite":       {},
+	"DirSeek":           {},
+	"DirectIO":          {},
+	"Fallocate":         {},
+	"FallocateKeepSize": {},
+	"FcntlFlockLocksFile": {
+		reason: "the test is wrong: it expects a second F_SETLK from the same process to conflict, " +
+			"but POSIX record locks belong to the process, so it fails on every local filesystem " +
+			"(go-fuse's own TestAll skips it with a TODO); TestFcntlLocksConflict checks the intended behaviour",
+		failsLocally: true,
+	},
+	"FcntlFlockSetLk":            {},
+	"FdLeak":                     {},
+	"FileBasic":                  {},
+	"FileLarge":                  {},
+	"FstatDeleted":               {},
+	"Link":                       {},
+	"LinkUnlinkRename":           {},
+	"LseekEnxioCheck":            {},
+	"LseekHoleSeeksToEOF":        {},
+	"MkdirRmdir":                 {},
+	"NlinkZero":                  {},
+	"OpenAt":                     {},
+	"OpenSymlinkRace":            {},
+	"ParallelFileOpen":           {},
+	"ReadDirBasic":               {},
+	"ReadDirConsistency":         {},
+	"RenameOpenDir":              {},
+	"RenameOverwriteDestExist":   {},
+	"RenameOverwriteDestNoExist": {},
+	"SetattrSymlink":             {},
+	"SymlinkReadlink":            {},
+	"Tmpfile":                    {},
+	"TruncateFile":               {},
+	"TruncateNoFile":             {},
+	"XAttr":                      {},
+	"XAttrLarge":                 {},
+}
+
+// posixSlow are tests whose cost does not depend on the vault layout
+// (OpenSymlinkRace races lookups with renames a thousand times); they
+// run in the default layout always and in the others with
+// -fernetfs.long.
+var posixSlow = map[string]bool{"OpenSymlinkRace": true}
+
+// TestPosixtestPinned fails on any posixtest.All name the pin list does
+// not know, and on a pinned name that no longer exists (a stale pin
+// would hide that a test was renamed).
+func TestPosixtestPinned(t *testing.T) {
+	for name := range posixtest.All {
+		if _, ok := posixPinned[name]; !ok {
+			t.Errorf("posixtest.%s is not in posixPinned: decide whether it must pass and list it", name)
+		}
+	}
+	for name := range posixPinned {
+		if _, ok := posixtest.All[name]; !ok {
+			t.Errorf("posixPinned lists %s, which posixtest.All no longer has", name)
+		}
+	}
+}
+
+// posixConfigs are the vault layouts the conformance tests run on:
+// the default, a tiny chunk size (so every test crosses many chunk
+// boundaries) and plaintext names.
+var posixConfigs = []struct {
+	name string
+	co   vault.CreateOptions
+}{
+	{"default", vault.CreateOptions{}},
+	{"chunk64", vault.CreateOptions{ChunkSize: 64}},
+	{"plainnames", vault.CreateOptions{PlaintextNames: true}},
+}
+
+// TestPosixtest runs every test of go-fuse's posixtest.All, each on a
+// fresh mount of a fresh vault, in every posixConfigs layout.
+func TestPosixtest(t *testing.T) {
+	requireFuse(t)
+	names := make([]string, 0, len(posixtest.All))
+	for name := range posixtest.All {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	for _, cfg := range posixConfigs {
+		t.Run(cfg.name, func(t *testing.T) {
+			for _, name := range names {
+				t.Run(name, func(t *testing.T) {
+					pin, pinned := posixPinned[name]
+					if !pinned {
+						t.Fatalf("posixtest.%s is not pinned (see TestPosixtestPinned)", name)
+					}
+					if pin.reason != "" {
+						t.Skip(pin.reason)
+					}
+					if posixSlow[name] && cfg.name != "default" && !*longTests {
+						t.Skipf("layout-independent and slow: runs in the default layout (all layouts with -fernetfs.long)")
+					}
+					_, v := newTestVault(t, cfg.co)
+					m := mountVault(t, v, Options{})
+					dir := filepath.Join(m.dir, "t")
+					if err := os.Mkdir(dir, 0o755); err != nil {
+						t.Fatal(err)
+					}
+					posixtest.All[name](t, dir)
+				})
+			}
+		})
+	}
+}
+
+// posixLocalEnv makes TestPosixtestSkipsFailLocally, in a child
+// process, run the named posixtest on a plain temporary directory.
+const posixLocalEnv = "FERNETFS_POSIXTEST_LOCAL"
+
+// TestPosixtestSkipsFailLocally checks every skip marked failsLocally:
+// the test must fail on a plain directory of the machine's own
+// filesystem as well. It runs the posixtest in a child process (a
+// failing *testing.T cannot be caught in-process) and expects it to
+// fail; once upstream fixes the test this fails, asking for the skip to
+// be dropped.
+func TestPosixtestSkipsFailLocally(t *testing.T) {
+	if name := os.Getenv(posixLocalEnv); name != "" {
+		posixtest.All[name](t, t.TempDir())
+		return
+	}
+	checked := 0
+	for name, pin := range posixPinned {
+		if !pin.failsLocally {
+			continue
+		}
+		checked++
+		out, err := runHelperErr("", []string{posixLocalEnv + "=" + name},
+			"-test.run=^TestPosixtestSkipsFailLocally$", "-test.v")
+		if err == nil {
+			t.Errorf("posixtest.%s passes on a local directory now; drop its skip:\n%s", name, out)
+		} else if !strings.Contains(out, "--- FAIL: TestPosixtestSkipsFailLocally") {
+			t.Errorf("posixtest.%s: child did not fail in the test itself: %v\n%s", name, err, out)
+		}
+	}
+	if checked == 0 {
+		t.Log("no skip claims to fail locally")
+	}
+}
+
+// TestFcntlLocksConflict is what posixtest.FcntlFlockLocksFile means to
+// check, done right: a write lock conflicts with a read lock of another
+// owner, whether the owner is another open file description (OFD locks,
+// flock) or another process (POSIX record locks, probed by a child).
+func TestFcntlLocksConflict(t *testing.T) {
+	mnt, _, _ := mountTest(t, Options{})
+	p := filepath.Join(mnt, "locked")
+	if err := os.WriteFile(p, []byte("data"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f1, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f1.Close()
+	f2, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f2.Close()
+
+	wr := unix.Flock_t{Type: unix.F_WRLCK}
+	if err := unix.FcntlFlock(f1.Fd(), unix.F_OFD_SETLK, &wr); err != nil {
+		t.Fatalf("OFD write lock: %v", err)
+	}
+	rd := unix.Flock_t{Type: unix.F_RDLCK}
+	if err := unix.FcntlFlock(f2.Fd(), unix.F_OFD_SETLK, &rd); err != unix.EAGAIN {
+		t.Errorf("OFD read lock against another description's write lock: %v, want EAGAIN", err)
+	}
+	un := unix.Flock_t{Type: unix.F_UNLCK}
+	if err := unix.FcntlFlock(f1.Fd(), unix.F_OFD_SETLK, &un); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.FcntlFlock(f2.Fd(), unix.F_OFD_SETLK, &rd); err != nil {
+		t.Errorf("OFD read lock after unlock: %v", err)
+	}
+	if err := unix.FcntlFlock(f2.Fd(), unix.F_OFD_SETLK, &un); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := unix.Flock(int(f1.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Fatalf("flock: %v", err)
+	}
+	if err := unix.Flock(int(f2.Fd()), unix.LOCK_SH|unix.LOCK_NB); err != unix.EWOULDBLOCK {
+		t.Errorf("flock LOCK_SH against LOCK_EX: %v, want EWOULDBLOCK", err)
+	}
+	if err := unix.Flock(int(f1.Fd()), unix.LOCK_UN); err != nil {
+		t.Fatal(err)
+	}
+
+	if err := unix.FcntlFlock(f1.Fd(), unix.F_SETLK, &wr); err != nil {
+		t.Fatalf("POSIX write lock: %v", err)
+	}
+	out, err := runHelperErr("setlk-probe", nil, p)
+	if err != nil {
+		t.Errorf("child's read lock against our write lock: %v\n%s", err, out)
+	}
+	if err := unix.FcntlFlock(f1.Fd(), unix.F_SETLK, &un); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := runHelperErr("setlk-probe", []string{"FERNETFS_SETLK_WANT=ok"}, p); err != nil {
+		t.Errorf("child's read lock after unlock: %v\n%s", err, out)
+	}
+}
