@@ -851,3 +851,49 @@ func TestCorruptSymlinkIsEIO(t *testing.T) {
 		t.Errorf("readlink of corrupt target: %v, want EIO", err)
 	}
 }
+
+// TestDirFdCacheIsBounded walks more directories than the fd cache
+// holds: everything must keep working, with few backing fds open.
+func TestDirFdCacheIsBounded(t *testing.T) {
+	mnt, backing, _ := mountTest(t, Options{maxOpenDirs: 4})
+	for i := range 30 {
+		d := filepath.Join(mnt, "d"+strconv.Itoa(i), "sub")
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(d, "f"), []byte(strconv.Itoa(i)), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for range 2 {
+		for i := range 30 {
+			d := filepath.Join(mnt, "d"+strconv.Itoa(i), "sub")
+			if ents, err := os.ReadDir(d); err != nil || len(ents) != 1 {
+				t.Fatalf("%s: %v %v", d, ents, err)
+			}
+			checkFile(t, filepath.Join(d, "f"), []byte(strconv.Itoa(i)))
+		}
+	}
+	if n := backingFds(t, backing); n > 4+1 {
+		t.Errorf("%d backing directory fds open, want at most 5", n)
+	}
+}
+
+// backingFds counts this process's fds on directories under backing.
+func backingFds(t *testing.T, backing string) int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	for _, e := range ents {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil || !strings.HasPrefix(target, backing) {
+			continue
+		}
+		if fi, err := os.Stat(target); err == nil && fi.IsDir() {
+			n++
+		}
+	}
+	return n
+}

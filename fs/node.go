@@ -35,6 +35,8 @@ type dirState struct {
 	d         *vault.Dir
 	users     int
 	forgotten bool
+	// recent is set by each use, cleared by the eviction scan.
+	recent bool
 }
 
 // acquireDir returns n's open backing directory, opening it through
@@ -48,6 +50,7 @@ func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
 	ds.mu.Lock()
 	if ds.d != nil {
 		ds.users++
+		ds.recent = true
 		d := ds.d
 		ds.mu.Unlock()
 		return d, 0
@@ -76,7 +79,8 @@ func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
 		return nil, syscall.ENOENT
 	}
 	ds.mu.Lock()
-	if ds.d == nil {
+	installed := ds.d == nil
+	if installed {
 		ds.d = d
 	} else {
 		d.Close()
@@ -84,6 +88,9 @@ func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
 	}
 	ds.users++
 	ds.mu.Unlock()
+	if installed {
+		n.r.noteOpenDir(ds)
+	}
 	return d, 0
 }
 
@@ -102,6 +109,7 @@ func (n *node) cachedDir() *vault.Dir {
 		return nil
 	}
 	ds.users++
+	ds.recent = true
 	return ds.d
 }
 

@@ -27,4 +27,7 @@ type Options struct {
 	// Logger receives corruption reports and internal errors; nil
 	// means stderr.
 	Logger *log.Logger
+
+	// maxOpenDirs overrides the bound on cached directory fds (tests).
+	maxOpenDirs int
 }

@@ -38,6 +38,13 @@ type root struct {
 	activity atomic.Uint64
 	handles  atomic.Int64
 
+	// openDirs holds the directories with a cached fd, oldest first,
+	// so their number stays under maxOpenDirs: the kernel may keep
+	// thousands of directory inodes, but fds are limited.
+	dirsMu      sync.Mutex
+	openDirs    []*dirState
+	maxOpenDirs int
+
 	// logged remembers problems already reported (a corrupt size, an
 	// undecodable name), so each is logged once, not on every stat.
 	loggedMu sync.Mutex
@@ -79,8 +86,48 @@ func newRoot(v *vault.Vault, opts Options) (*node, error) {
 		files:    make(map[fileKey]*openFile),
 		logged:   make(map[string]bool),
 	}
+	r.maxOpenDirs = opts.maxOpenDirs
+	if r.maxOpenDirs <= 0 {
+		r.maxOpenDirs = defaultMaxOpenDirs()
+	}
 	n := &node{r: r, key: keyOf(&st), dir: &dirState{d: d}}
 	return n, nil
+}
+
+// defaultMaxOpenDirs leaves three quarters of the fd limit to open
+// files and go-fuse.
+func defaultMaxOpenDirs() int {
+	var rl unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &rl); err != nil {
+		return 1024
+	}
+	return int(min(max(rl.Cur/4, 64), 16384))
+}
+
+// noteOpenDir records a directory that just cached its fd and, when
+// too many are cached, closes the least recently opened ones that no
+// request is using and that were not used since they were last looked
+// at (second chance). They reopen on their next use.
+func (r *root) noteOpenDir(ds *dirState) {
+	r.dirsMu.Lock()
+	defer r.dirsMu.Unlock()
+	r.openDirs = append(r.openDirs, ds)
+	for tries := 2 * len(r.openDirs); len(r.openDirs) > r.maxOpenDirs && tries > 0; tries-- {
+		v := r.openDirs[0]
+		r.openDirs = r.openDirs[1:]
+		v.mu.Lock()
+		switch {
+		case v.d == nil:
+			// Already closed (forgotten); drop the entry.
+		case v.users > 0 || v.recent:
+			v.recent = false
+			r.openDirs = append(r.openDirs, v)
+		default:
+			v.d.Close()
+			v.d = nil
+		}
+		v.mu.Unlock()
+	}
 }
 
 // rootStableAttr is the identity of the root node, given to go-fuse at
