@@ -118,7 +118,7 @@ func readBack(path string, want []byte) error {
 		return err
 	}
 	if !bytes.Equal(got, want) {
-		return fmt.Errorf("read(2) after mmap: %d bytes, want %d, first difference at %d", len(got), len(want), firstDiff(got, want))
+		return fmt.Errorf("read(2) after mmap: %d bytes, want %d, first difference at %d", len(got), len(want), diffAt(got, want))
 	}
 	return nil
 }
@@ -164,7 +164,7 @@ func helperMmapShared(args []string) error {
 	}
 	defer unix.Munmap(ro)
 	if !bytes.Equal(ro, want) {
-		return fmt.Errorf("read-only mapping differs at %d", firstDiff(ro, want))
+		return fmt.Errorf("read-only mapping differs at %d", diffAt(ro, want))
 	}
 	return nil
 }
@@ -189,7 +189,7 @@ func helperMmapPrivate(args []string) error {
 	}
 	if !bytes.Equal(m, orig) {
 		unix.Munmap(m)
-		return fmt.Errorf("private mapping shows wrong content at %d", firstDiff(m, orig))
+		return fmt.Errorf("private mapping shows wrong content at %d", diffAt(m, orig))
 	}
 	mine := mmapPattern(size, seed)
 	copy(m, mine)
