@@ -76,7 +76,11 @@ func (n *node) withTarget(f gofs.FileHandle, fn func(t target) error) syscall.Er
 // opens or reads a file. For an open file the kernel's handle (or any
 // handle go-fuse finds) is used, so fstat of an unlinked file works.
 func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) (errno syscall.Errno) {
-	defer n.r.guard("getattr", &errno)
+	if n.IsRoot() {
+		defer n.r.guardPassive("getattr", &errno)
+	} else {
+		defer n.r.guard("getattr", &errno)
+	}
 	return n.getattr(f, &out.Attr)
 }
 
@@ -187,7 +191,7 @@ func (n *node) truncate(f gofs.FileHandle, size int64) syscall.Errno {
 // Statfs reports the backing filesystem's space; names may be up to 255
 // plaintext bytes (longer tokens are stored as long names).
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) (errno syscall.Errno) {
-	defer n.r.guard("statfs", &errno)
+	defer n.r.guardPassive("statfs", &errno)
 	rn := n.Root().Operations().(*node)
 	d, errno := rn.acquireDir()
 	if errno != 0 {

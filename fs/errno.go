@@ -17,9 +17,23 @@ import (
 func (r *root) guard(op string, errno *syscall.Errno) {
 	r.activity.Add(1)
 	if p := recover(); p != nil {
-		r.log.Printf("internal error in %s (request failed with EIO): %v\n%s", op, p, debug.Stack())
-		*errno = syscall.EIO
+		r.panicked(op, p, errno)
 	}
+}
+
+// guardPassive is guard for requests that only look at the mount as a
+// whole (stat of the mountpoint, statfs): shell prompts, df and mount
+// watchers send them all the time, so they do not count as activity
+// that keeps an --idle mount alive.
+func (r *root) guardPassive(op string, errno *syscall.Errno) {
+	if p := recover(); p != nil {
+		r.panicked(op, p, errno)
+	}
+}
+
+func (r *root) panicked(op string, p any, errno *syscall.Errno) {
+	r.log.Printf("internal error in %s (request failed with EIO): %v\n%s", op, p, debug.Stack())
+	*errno = syscall.EIO
 }
 
 // errno maps an error from vault or a syscall to the status a FUSE
