@@ -51,8 +51,11 @@ type root struct {
 	logged   map[string]bool
 }
 
-// fileKey identifies a backing inode.
-type fileKey struct{ dev, ino uint64 }
+// fileKey identifies a backing inode. gen (see gen) tells apart two
+// inodes that had the same number one after the other: without it, a
+// node whose file was deleted could be matched with the open content of
+// a new file that reused the inode number.
+type fileKey struct{ dev, ino, gen uint64 }
 
 // NewRoot opens the vault's backing root and returns the root node of
 // the plaintext tree. Mount is the usual entry point; NewRoot exists for
@@ -138,7 +141,7 @@ func (n *node) rootStableAttr() *gofs.StableAttr {
 
 func devOf(st *unix.Statx_t) uint64 { return unix.Mkdev(st.Dev_major, st.Dev_minor) }
 
-func keyOf(st *unix.Statx_t) fileKey { return fileKey{dev: devOf(st), ino: st.Ino} }
+func keyOf(st *unix.Statx_t) fileKey { return fileKey{dev: devOf(st), ino: st.Ino, gen: gen(st)} }
 
 // ino is the plaintext inode number for a backing inode: the backing
 // number itself (stable across mounts, as hard links and tools like
