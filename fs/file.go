@@ -105,12 +105,12 @@ func (r *root) acquireContent(n *node, write bool) (*openFile, syscall.Errno) {
 	}
 	p, d, backing, errno := n.at()
 	if errno != 0 {
-		return nil, errno
+		return nil, staleIfGone(errno)
 	}
 	defer p.releaseDir()
 	fd, rw, err := r.openBacking(d.Fd(), backing, write)
 	if err != nil {
-		return nil, r.errno(n, "open", err)
+		return nil, staleIfGone(r.errno(n, "open", err))
 	}
 	var st unix.Statx_t
 	if err := statFd(fd, &st); err != nil {
@@ -120,13 +120,26 @@ func (r *root) acquireContent(n *node, write bool) (*openFile, syscall.Errno) {
 	if keyOf(&st) != n.key || st.Mode&unix.S_IFMT != unix.S_IFREG {
 		// A rename raced with us and the name now holds another file.
 		unix.Close(fd)
-		return nil, syscall.ENOENT
+		return nil, syscall.ESTALE
 	}
 	of, err := r.register(n.key, fd, rw, r.path(n))
 	if err != nil {
 		return nil, r.errno(n, "open", err)
 	}
 	return of, 0
+}
+
+// staleIfGone turns ENOENT for a node the kernel still holds into
+// ESTALE. The file was removed or replaced (an editor's or a
+// config writer's rename over it) after the kernel looked its path up;
+// ESTALE makes the kernel look the path up again, so open(2) finds the
+// new file as it would on a local filesystem instead of failing with
+// ENOENT for a name that always existed.
+func staleIfGone(errno syscall.Errno) syscall.Errno {
+	if errno == syscall.ENOENT {
+		return syscall.ESTALE
+	}
+	return errno
 }
 
 // openBacking opens a regular backing file, read-write if possible.
