@@ -171,6 +171,7 @@ func serve(srv *fuse.Server, v *vault.Vault, mnt string, logger *log.Logger) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	defer signal.Stop(sigs)
+	defer startProfiles(logger)()
 	go func() {
 		for range sigs {
 			if err := srv.Unmount(); err != nil {
