@@ -60,6 +60,10 @@ func (rn *node) mountOptions() *gofs.Options {
 		DisabledCapabilities: fuse.CAP_PASSTHROUGH,
 		// O_TRUNC arrives with OPEN instead of a separate SETATTR.
 		ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
+		// Read replies are decrypted bytes, never a backing fd, so
+		// go-fuse's splice attempt for them always fails and costs a
+		// pipe write and drain per READ.
+		DisableSplice: true,
 		// As root, mount(2) directly (no fusermount3 needed);
 		// otherwise go-fuse uses fusermount3.
 		DirectMount: os.Geteuid() == 0,
