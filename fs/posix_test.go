@@ -68,12 +68,6 @@ var posixPinned = map[string]posixSkip{
 	"XAttrLarge":                 {},
 }
 
-// posixSlow are tests whose cost does not depend on the vault layout
-// (OpenSymlinkRace races lookups with renames a thousand times); they
-// run in the default layout always and in the others with
-// -fernetfs.long.
-var posixSlow = map[string]bool{"OpenSymlinkRace": true}
-
 // TestPosixtestPinned fails on any posixtest.All name the pin list does
 // not know, and on a pinned name that no longer exists (a stale pin
 // would hide that a test was renamed).
@@ -121,9 +115,6 @@ func TestPosixtest(t *testing.T) {
 					}
 					if pin.reason != "" {
 						t.Skip(pin.reason)
-					}
-					if posixSlow[name] && cfg.name != "default" && !*longTests {
-						t.Skipf("layout-independent and slow: runs in the default layout (all layouts with -fernetfs.long)")
 					}
 					_, v := newTestVault(t, cfg.co)
 					m := mountVault(t, v, Options{})
