@@ -43,6 +43,13 @@ type Content struct {
 	// shared lock (any of them may, all compute the same value); writers
 	// replace or drop it under the exclusive lock.
 	fk atomic.Pointer[fileKey]
+	// bsize caches the backing file's size (-1: not known yet), so a
+	// read or write costs no fstat: fernetfs is the only writer of the
+	// backing file and every change goes through this Content. Readers
+	// fill it under the shared lock (all would store the same value);
+	// writers set it under the exclusive lock, and forget it when a
+	// change fails halfway.
+	bsize atomic.Int64
 	// small and large pool I/O buffers (*[]byte): small ones of exactly
 	// smallBuf bytes, large ones of any size.
 	small, large sync.Pool
@@ -58,6 +65,7 @@ type Content struct {
 func (v *Vault) OpenContent(b Backing, name string) *Content {
 	c := &Content{keys: v.Keys(), b: b, lay: newLayout(v.ChunkSize())}
 	c.name.Store(&name)
+	c.bsize.Store(-1)
 	return c
 }
 
@@ -77,17 +85,22 @@ func (c *Content) Size() (int64, error) {
 	return p, err
 }
 
-// sizeLocked returns the backing and plaintext sizes.
+// sizeLocked returns the backing and plaintext sizes, statting the
+// backing file only the first time.
 func (c *Content) sizeLocked() (backing, plain int64, err error) {
-	fi, err := c.b.Stat()
-	if err != nil {
-		return 0, 0, fmt.Errorf("%s: %w", c.Name(), err)
+	backing = c.bsize.Load()
+	if backing < 0 {
+		fi, err := c.b.Stat()
+		if err != nil {
+			return 0, 0, fmt.Errorf("%s: %w", c.Name(), err)
+		}
+		backing = fi.Size()
 	}
-	backing = fi.Size()
 	plain, err = c.lay.plainSize(backing)
 	if err != nil {
 		return 0, 0, fmt.Errorf("%s: %w", c.Name(), err)
 	}
+	c.bsize.Store(backing)
 	return backing, plain, nil
 }
 

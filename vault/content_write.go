@@ -51,8 +51,10 @@ func (c *Content) Truncate(size int64) error {
 	if size == 0 {
 		c.fk.Store(nil)
 		if err := c.b.Truncate(0); err != nil {
+			c.bsize.Store(-1)
 			return fmt.Errorf("%s: %w", c.Name(), err)
 		}
+		c.bsize.Store(0)
 		return nil
 	}
 	s, old, err := c.sizeLocked()
@@ -118,8 +120,16 @@ type writePlan struct {
 }
 
 // modify rewrites the file from size to newSize (> 0) with p at off. The
-// caller holds the exclusive lock; s is the backing size.
-func (c *Content) modify(s, size, newSize int64, p []byte, off int64) error {
+// caller holds the exclusive lock; s is the backing size. Afterwards the
+// cached backing size is the new one, or unknown if the change failed.
+func (c *Content) modify(s, size, newSize int64, p []byte, off int64) (err error) {
+	defer func() {
+		if err != nil {
+			c.bsize.Store(-1)
+		} else {
+			c.bsize.Store(c.lay.backingSize(newSize))
+		}
+	}()
 	w := writePlan{c: c, lay: c.lay, p: p, off: off, end: off + int64(len(p)),
 		oldS: s, oldSize: size, newSize: newSize, oldLast: -1}
 	fresh := size == 0
