@@ -33,8 +33,16 @@ var (
 )
 
 // OpendirHandle opens a directory stream; the listing is read lazily.
+//
+// The stream holds the backing directory open until it is released, so
+// fstat of an open directory that was then removed or renamed over
+// still answers, as on a local filesystem (posixtest RenameOpenDir);
+// listing needs the fd anyway.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuseFlags uint32, errno syscall.Errno) {
 	defer n.r.guard("opendir", &errno)
+	if _, errno := n.acquireDir(); errno != 0 {
+		return nil, 0, errno
+	}
 	return &dirHandle{n: n}, 0, 0
 }
 
@@ -146,7 +154,9 @@ func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) (errno syscall.E
 	return h.n.r.errno(h.n, "fsyncdir", unix.Fsync(d.Fd()))
 }
 
-// Releasedir drops the snapshot.
+// Releasedir drops the snapshot and the directory fd OpendirHandle
+// holds.
 func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
 	h.entries, h.backing = nil, nil
+	h.n.releaseDir()
 }
