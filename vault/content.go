@@ -50,9 +50,8 @@ type Content struct {
 	// writers set it under the exclusive lock, and forget it when a
 	// change fails halfway.
 	bsize atomic.Int64
-	// small and large pool I/O buffers (*[]byte): small ones of exactly
-	// smallBuf bytes, large ones of any size.
-	small, large sync.Pool
+	// bufs are the vault's shared I/O buffers.
+	bufs *bufPools
 
 	// Test hooks for golden files; nil in normal use. newID fills a new
 	// file's ID, iv the IV of a chunk about to be sealed.
@@ -63,7 +62,7 @@ type Content struct {
 // OpenContent returns the plaintext view of backing file b. name is the
 // file's path, used only in error messages (see SetName).
 func (v *Vault) OpenContent(b Backing, name string) *Content {
-	c := &Content{keys: v.Keys(), b: b, lay: newLayout(v.ChunkSize())}
+	c := &Content{keys: v.Keys(), b: b, lay: newLayout(v.ChunkSize()), bufs: &v.bufs}
 	c.name.Store(&name)
 	c.bsize.Store(-1)
 	return c

@@ -9,11 +9,6 @@ const (
 	// parallelMinChunks is the fewest chunks worth spreading over
 	// goroutines; below it the goroutine handoff costs more than it saves.
 	parallelMinChunks = 4
-	// smallBuf is the size of pooled buffers for small requests (a 4 KiB
-	// read or write touches one or two chunks); larger requests use the
-	// large pool so a 4 KiB read does not pin a megabyte buffer and a
-	// 1 MiB read does not churn small ones.
-	smallBuf = 64 << 10
 )
 
 // chunkWorker is one goroutine's state for chunk crypto: a Codec for the
@@ -84,32 +79,9 @@ func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn func(wk *chunkWorker, 
 	return -1, nil
 }
 
-// getBuf returns a pooled buffer of n bytes (contents undefined).
-func (c *Content) getBuf(n int64) *[]byte {
-	pool := &c.large
-	if n <= smallBuf {
-		pool = &c.small
-	}
-	if v := pool.Get(); v != nil {
-		bp := v.(*[]byte)
-		if int64(cap(*bp)) >= n {
-			*bp = (*bp)[:n]
-			return bp
-		}
-	}
-	size := n
-	if n <= smallBuf {
-		size = smallBuf
-	}
-	b := make([]byte, size)
-	b = b[:n]
-	return &b
-}
+// getBuf returns a pooled buffer of n bytes (contents undefined) from
+// the vault's shared pools.
+func (c *Content) getBuf(n int64) *[]byte { return c.bufs.get(n) }
 
-func (c *Content) putBuf(bp *[]byte) {
-	if cap(*bp) <= smallBuf {
-		c.small.Put(bp)
-	} else {
-		c.large.Put(bp)
-	}
-}
+// putBuf gives back a buffer from getBuf.
+func (c *Content) putBuf(bp *[]byte) { c.bufs.put(bp) }

@@ -17,6 +17,8 @@ type Vault struct {
 	dir    string
 	header *Header
 	keys   *Keys
+	// bufs are the I/O buffers shared by all of the vault's Contents.
+	bufs bufPools
 }
 
 // Credential unlocks a vault: a password, or instead a recovery key.
