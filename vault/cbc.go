@@ -27,8 +27,12 @@ func setIV(m cipher.BlockMode, iv []byte) cipher.BlockMode {
 
 // cbcEncryptStd and cbcDecryptStd run CBC through crypto/cipher. They are
 // the path on architectures without our assembly and on amd64 CPUs without
-// AES-NI, reusing the Codec's BlockModes so they do not allocate.
+// AES-NI, reusing the Codec's BlockModes (made on first use, so codecs on
+// the assembly path never build them) so they do not allocate.
 func (c *Codec) cbcEncryptStd(dst, src, iv []byte) {
+	if c.enc == nil {
+		c.enc = cipher.NewCBCEncrypter(c.key.block, iv)
+	}
 	m := setIV(c.enc, iv)
 	if m == nil {
 		m = cipher.NewCBCEncrypter(c.key.block, iv)
@@ -37,6 +41,9 @@ func (c *Codec) cbcEncryptStd(dst, src, iv []byte) {
 }
 
 func (c *Codec) cbcDecryptStd(dst, src, iv []byte) {
+	if c.dec == nil {
+		c.dec = cipher.NewCBCDecrypter(c.key.block, iv)
+	}
 	m := setIV(c.dec, iv)
 	if m == nil {
 		m = cipher.NewCBCDecrypter(c.key.block, iv)

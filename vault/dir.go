@@ -238,7 +238,8 @@ func (d *Dir) List() ([]DirEntry, error) {
 	defer unix.Close(fd)
 	var nc *nameCodec
 	if !d.v.PlaintextNames() {
-		nc = d.v.newNameCodec(d.v.keys.NameKey())
+		nc = d.v.getNameCodec(d.v.keys.NameKey())
+		defer d.v.putNameCodec(nc)
 	}
 	readSidecar := func(name string) ([]byte, error) {
 		return readSmallFileAt(d.fd, name, maxSidecarLen)

@@ -1,8 +1,11 @@
 package vault
 
 import (
+	"crypto/hmac"
+	"crypto/sha256"
 	"crypto/subtle"
 	"fmt"
+	"hash"
 )
 
 // hmacPads holds the SHA-256 states after HMAC's ipad and opad blocks,
@@ -39,9 +42,10 @@ func (c *Codec) sealBodyStd(raw, plain []byte) {
 		chain = ct[full-aesBlock : full]
 	}
 	c.encryptLast(ct, plain, chain)
-	c.mac.Reset()
-	c.mac.Write(raw[:n-fernetMACLen])
-	c.mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
+	mac := c.stdMAC()
+	mac.Reset()
+	mac.Write(raw[:n-fernetMACLen])
+	mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
 }
 
 // decodeVerifyStd decodes token into raw and checks, in this order, its
@@ -82,8 +86,19 @@ func checkRaw(raw []byte) error {
 // macVerifyStd checks mac against the HMAC of body with crypto/hmac, in
 // constant time.
 func (c *Codec) macVerifyStd(body, mac []byte) bool {
-	c.mac.Reset()
-	c.mac.Write(body)
-	sum := c.mac.Sum(c.sum[:0])
+	h := c.stdMAC()
+	h.Reset()
+	h.Write(body)
+	sum := h.Sum(c.sum[:0])
 	return subtle.ConstantTimeCompare(sum, mac) == 1
+}
+
+// stdMAC is the codec's crypto/hmac state, made on first use: codecs on
+// the SHA-NI path never need it, and the mount makes a codec per open
+// file.
+func (c *Codec) stdMAC() hash.Hash {
+	if c.mac == nil {
+		c.mac = hmac.New(sha256.New, c.key.sign[:])
+	}
+	return c.mac
 }

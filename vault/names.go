@@ -9,6 +9,7 @@ import (
 	"hash"
 	"io"
 	"strings"
+	"sync"
 	"syscall"
 )
 
@@ -131,6 +132,37 @@ func (v *Vault) newNameCodec(k *FernetKey) *nameCodec {
 	return &nameCodec{c: k.NewCodec(), mac: hmac.New(sha256.New, v.keys.NameIVKey())}
 }
 
+// nameCodecPool is the vault's pool of nameCodecs for k (the name key or
+// the xattr key), or nil for any other key. Every lookup, create and
+// listing translates names, so building hash and cipher state afresh for
+// each would dominate their cost.
+func (v *Vault) nameCodecPool(k *FernetKey) *sync.Pool {
+	switch k {
+	case v.keys.NameKey():
+		return &v.nameCodecs
+	case v.keys.XattrKey():
+		return &v.xattrCodecs
+	}
+	return nil
+}
+
+// getNameCodec returns a nameCodec for k, to give back with putNameCodec.
+// Results of its methods never alias its state, so they outlive the put.
+func (v *Vault) getNameCodec(k *FernetKey) *nameCodec {
+	if p := v.nameCodecPool(k); p != nil {
+		if n, ok := p.Get().(*nameCodec); ok {
+			return n
+		}
+	}
+	return v.newNameCodec(k)
+}
+
+func (v *Vault) putNameCodec(n *nameCodec) {
+	if p := v.nameCodecPool(n.c.Key()); p != nil {
+		p.Put(n)
+	}
+}
+
 // iv is HMAC-SHA256(NameIVKey, context || name)[:16].
 func (n *nameCodec) iv(context []byte, name string) []byte {
 	n.mac.Reset()
@@ -229,7 +261,9 @@ func (v *Vault) EncryptName(dirIV []byte, plain string) (backing, longToken stri
 	if len(dirIV) != DirIVLen {
 		return "", "", fmt.Errorf("directory IV of %d bytes, want %d", len(dirIV), DirIVLen)
 	}
-	backing, longToken = v.newNameCodec(v.keys.NameKey()).encryptName(dirIV, plain)
+	nc := v.getNameCodec(v.keys.NameKey())
+	backing, longToken = nc.encryptName(dirIV, plain)
+	v.putNameCodec(nc)
 	return backing, longToken, nil
 }
 
@@ -252,5 +286,7 @@ func (v *Vault) DecryptName(dirIV []byte, backing string, readSidecar func(sidec
 	if len(dirIV) != DirIVLen {
 		return "", fmt.Errorf("directory IV of %d bytes, want %d", len(dirIV), DirIVLen)
 	}
-	return v.newNameCodec(v.keys.NameKey()).decryptName(dirIV, backing, readSidecar)
+	nc := v.getNameCodec(v.keys.NameKey())
+	defer v.putNameCodec(nc)
+	return nc.decryptName(dirIV, backing, readSidecar)
 }

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 )
 
 // Vault is an unlocked vault: the backing directory, its header and the
@@ -19,6 +20,9 @@ type Vault struct {
 	keys   *Keys
 	// bufs are the I/O buffers shared by all of the vault's Contents.
 	bufs bufPools
+	// nameCodecs and xattrCodecs pool name-token state (see
+	// nameCodecPool).
+	nameCodecs, xattrCodecs sync.Pool
 }
 
 // Credential unlocks a vault: a password, or instead a recovery key.

@@ -39,7 +39,9 @@ func (v *Vault) EncryptXattrName(name string) (string, error) {
 	if len(name) > MaxNameLen {
 		return "", fmt.Errorf("xattr name of %d bytes: %w", len(name), ErrXattrNameTooLong)
 	}
-	b := xattrPrefix + string(v.newNameCodec(v.keys.XattrKey()).seal(xattrContext, name))
+	nc := v.getNameCodec(v.keys.XattrKey())
+	b := xattrPrefix + string(nc.seal(xattrContext, name))
+	v.putNameCodec(nc)
 	if len(b) > maxBackingNameLen {
 		return "", fmt.Errorf("xattr name of %d bytes: %w", len(name), ErrXattrNameTooLong)
 	}
@@ -54,7 +56,9 @@ func (v *Vault) DecryptXattrName(backing string) (string, error) {
 	if !strings.HasPrefix(backing, xattrPrefix) {
 		return "", fmt.Errorf("backing xattr %q: %w", backing, ErrXattrNamespace)
 	}
-	name, err := v.newNameCodec(v.keys.XattrKey()).open(xattrContext, []byte(backing[len(xattrPrefix):]))
+	nc := v.getNameCodec(v.keys.XattrKey())
+	name, err := nc.open(xattrContext, []byte(backing[len(xattrPrefix):]))
+	v.putNameCodec(nc)
 	if err != nil {
 		return "", fmt.Errorf("%w: backing xattr %q: %w", ErrCorrupt, backing, err)
 	}
