@@ -286,13 +286,17 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 		return nil, errno
 	}
 	defer n.releaseDir()
-	tp, td, tbacking, errno := tn.at()
-	if errno != 0 {
+	var err error
+	if tp, td, tbacking, errno := tn.at(); errno == 0 {
+		err = unix.Linkat(td.Fd(), tbacking, d.Fd(), backing, 0)
+		tp.releaseDir()
+	} else if ok, lerr := n.r.linkOpen(tn, d.Fd(), backing); ok {
+		// A file made with O_TMPFILE: no name, only its fd.
+		err = lerr
+	} else {
 		n.undoPrepare(d, backing)
 		return nil, errno
 	}
-	err := unix.Linkat(td.Fd(), tbacking, d.Fd(), backing, 0)
-	tp.releaseDir()
 	if err != nil {
 		n.undoPrepare(d, backing)
 		return nil, n.r.errno(n, "link", err)
