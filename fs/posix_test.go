@@ -1,9 +1,11 @@
 package fs
 
 import (
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -226,4 +228,82 @@ func TestFcntlLocksConflict(t *testing.T) {
 	if out, err := runHelperErr("setlk-probe", []string{"FERNETFS_SETLK_WANT=ok"}, p); err != nil {
 		t.Errorf("child's read lock after unlock: %v\n%s", err, out)
 	}
+}
+
+// TestTmpfileLinkIntoPlace creates files with O_TMPFILE, writes them
+// across chunk boundaries, links one into place through /proc/self/fd
+// (the pattern posixtest.Tmpfile stops short of), and checks that the
+// named file survives a remount, that an O_EXCL one cannot be linked,
+// and that an unlinked one leaves nothing in BACKING after close.
+func TestTmpfileLinkIntoPlace(t *testing.T) {
+	requireFuse(t)
+	backing, v := newTestVault(t, vault.CreateOptions{ChunkSize: 64})
+	m := mountVault(t, v, Options{})
+	g := newPlainGen(31)
+	dir := filepath.Join(m.dir, "d")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	countBacking := func() int {
+		t.Helper()
+		n := 0
+		filepath.WalkDir(backing, func(string, fs.DirEntry, error) error { n++; return nil })
+		return n
+	}
+	empty := countBacking()
+
+	fd, err := unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR, 0o640)
+	if err != nil {
+		t.Fatalf("O_TMPFILE: %v", err)
+	}
+	data := g.bytes(5*64 + 7)
+	if _, err := unix.Pwrite(fd, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	named := filepath.Join(dir, g.name("placed"))
+	if err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, named, unix.AT_SYMLINK_FOLLOW); err != nil {
+		t.Fatalf("linking the O_TMPFILE file into place: %v", err)
+	}
+	more := g.bytes(64)
+	if _, err := unix.Pwrite(fd, more, int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+	want := append(slices.Clone(data), more...)
+	expectContent(t, named, want)
+	if fi, err := os.Stat(named); err != nil || fi.Mode().Perm() != 0o640 {
+		t.Errorf("linked file: %v %v", fi, err)
+	}
+
+	fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_RDWR|unix.O_EXCL, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), unix.AT_FDCWD, filepath.Join(dir, "never"), unix.AT_SYMLINK_FOLLOW)
+	if err == nil {
+		t.Error("an O_TMPFILE|O_EXCL file was linked")
+	}
+	unix.Close(fd)
+
+	fd, err = unix.Open(dir, unix.O_TMPFILE|unix.O_WRONLY, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := unix.Write(fd, g.bytes(1000)); err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(fd)
+
+	ents, err := os.ReadDir(dir)
+	if err != nil || len(ents) != 1 {
+		t.Errorf("directory holds %v (%v), want only the linked file", ents, err)
+	}
+	m.unmount(t)
+	// One more backing entry than before: the linked file.
+	if got := countBacking(); got != empty+1 {
+		t.Errorf("BACKING has %d entries, %d before the temporary files (want only the linked file more)", got, empty)
+	}
+	m2 := mountVault(t, v, Options{})
+	expectContent(t, filepath.Join(m2.dir, "d", g.name("placed")), want)
+	g.assertBackingClean(t, backing)
 }
