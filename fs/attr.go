@@ -64,6 +64,15 @@ func (n *node) withTarget(f gofs.FileHandle, fn func(t target) error) syscall.Er
 		defer n.releaseDir()
 		return n.r.errno(n, "attributes", fn(target{fd: d.Fd()}))
 	}
+	if of := n.r.lookupOpen(n.key); of != nil {
+		// The kernel sends no handle for futimens, fchmod or fchown, but
+		// an open file (tar sets times, owner and mode before closing)
+		// is reached through its fd without translating its name.
+		defer n.r.releaseContent(of)
+		return n.r.errno(n, "attributes", withFd(of, func(fd int) error {
+			return fn(target{fd: fd})
+		}))
+	}
 	p, d, backing, errno := n.at()
 	if errno != 0 {
 		return errno
@@ -96,6 +105,16 @@ func (n *node) getattr(f gofs.FileHandle, out *fuse.Attr) syscall.Errno {
 	if d := n.cachedDir(); d != nil {
 		err := statFd(d.Fd(), &st)
 		n.releaseDir()
+		if err != nil {
+			return n.r.errno(n, "stat", err)
+		}
+		n.r.fillAttr(n, out, &st, nil, "", "")
+		return 0
+	}
+	if of := n.r.lookupOpen(n.key); of != nil {
+		// Open elsewhere: fstat, no name translation.
+		err := withFd(of, func(fd int) error { return statFd(fd, &st) })
+		n.r.releaseContent(of)
 		if err != nil {
 			return n.r.errno(n, "stat", err)
 		}
@@ -158,6 +177,10 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 			return errno
 		}
 	}
+	// go-fuse leaves the timeout of SETATTR replies at zero, which
+	// would make the kernel send a GETATTR for the next stat (tar's
+	// fchown after futimens); the reply is as fresh as a GETATTR's.
+	out.SetTimeout(attrTimeout)
 	return n.getattr(f, &out.Attr)
 }
 

@@ -40,9 +40,14 @@ func Mount(v *vault.Vault, mountpoint string, opts Options) (*fuse.Server, error
 // per operation (the kernel caches entries, attributes and negative
 // lookups for a second; we are the only writer of BACKING) and large
 // requests (1 MiB reads and writes, spread over the cores by vault).
+// attrTimeout is how long the kernel may cache entries, attributes and
+// negative lookups: fernetfs is the only writer of BACKING, so only
+// changes made behind its back wait this long to show.
+const attrTimeout = time.Second
+
 func (rn *node) mountOptions() *gofs.Options {
 	r := rn.r
-	sec := time.Second
+	sec := attrTimeout
 	fsName := r.opts.FsName
 	if fsName == "" {
 		fsName = r.v.Dir()
