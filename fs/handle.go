@@ -156,8 +156,9 @@ func (n *node) Open(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuse
 	}
 	of, errno := n.r.acquireContent(n, write)
 	if errno != 0 {
-		return nil, 0, errno
+		return nil, 0, n.r.stale.answer(ctx, errno)
 	}
+	n.r.stale.opened(ctx)
 	if write && flags&syscall.O_TRUNC != 0 {
 		if err := of.c.Truncate(0); err != nil {
 			n.r.releaseContent(of)

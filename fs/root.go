@@ -45,6 +45,10 @@ type root struct {
 	openDirs    []*dirState
 	maxOpenDirs int
 
+	// stale answers opens of files that vanished after the kernel's
+	// lookup.
+	stale staleOpens
+
 	// logged remembers problems already reported (a corrupt size, an
 	// undecodable name), so each is logged once, not on every stat.
 	loggedMu sync.Mutex
