@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
 
 	"github.com/fernetfs/fernetfs/vault"
@@ -329,7 +330,6 @@ func TestConcurrentDirOps(t *testing.T) {
 
 	var wg sync.WaitGroup
 	var running atomic.Int32
-	var sharedExists atomic.Bool
 	var sharedReads atomic.Int64
 	errs := make(chan error, 16)
 	report := func(err error) {
@@ -388,9 +388,6 @@ func TestConcurrentDirOps(t *testing.T) {
 					report(err)
 					return
 				}
-				// From now on "shared" always exists: replacing it by
-				// rename never leaves a moment without it.
-				sharedExists.Store(true)
 			}
 		}()
 	}
@@ -415,18 +412,16 @@ func TestConcurrentDirOps(t *testing.T) {
 					}
 					continue
 				}
-				existed := sharedExists.Load()
 				data, err := os.ReadFile(filepath.Join(dir, "shared"))
-				if errors.Is(err, os.ErrNotExist) && !existed {
-					continue
-				}
-				if errors.Is(err, syscall.ESTALE) {
-					// The file the kernel looked up was replaced
-					// before the open reached us, and so was the
-					// one its single retry found: a FUSE daemon
-					// cannot open a deleted inode it holds no fd
-					// for. Only this double race may fail, and
-					// never with ENOENT.
+				if errors.Is(err, os.ErrNotExist) {
+					// Before the first rename it does not exist.
+					// After it, only a double race: the file the
+					// kernel looked up was replaced before the
+					// open reached us, and so was the one its
+					// single retry found (a FUSE daemon cannot
+					// open a deleted inode it holds no fd for).
+					// TestOpenAfterReplace checks the single race
+					// deterministically.
 					continue
 				}
 				if err != nil {
@@ -549,4 +544,105 @@ func TestConcurrentDirOps(t *testing.T) {
 	check(filepath.Join(m2.dir, "shared-dir"))
 	assertNoPlaintext(t, backing, []byte("shared by"))
 	assertNoPlaintext(t, backing, []byte("LLLLLLLL"))
+}
+
+// TestOpenAfterReplace checks opens that reach the daemon for a file
+// that was replaced after the kernel looked it up. The single race is
+// made deterministic by replacing the file in BACKING, behind the
+// kernel's cached dentry: the open must then find the new file (the
+// daemon answers ESTALE and the kernel looks the name up again), never
+// fail and never show the old inode's attributes with the new content.
+// Reopening a replaced file through an O_PATH descriptor cannot find a
+// new file by name: it must fail with ENOENT (not ESTALE, which
+// programs do not expect) or give the old content, never the new.
+func TestOpenAfterReplace(t *testing.T) {
+	requireFuse(t)
+	_, v := newTestVault(t, vault.CreateOptions{})
+	m := mountVault(t, v, Options{})
+	oldData, newData := []byte("old content"), []byte("the new, longer content")
+	p := filepath.Join(m.dir, "f")
+	if err := os.WriteFile(p, oldData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(m.dir, "g"), newData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(p); err != nil { // the kernel caches f's dentry
+		t.Fatal(err)
+	}
+	bf, err := v.ResolvePath("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	bg, err := v.ResolvePath("g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(bg, bf); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("open of a file replaced behind a cached lookup: %v", err)
+	}
+	if !bytes.Equal(got, newData) {
+		t.Errorf("read %q, want the new file's %q", got, newData)
+	}
+
+	q := filepath.Join(m.dir, "h")
+	if err := os.WriteFile(q, oldData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pathFd, err := unix.Open(q, unix.O_PATH, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pathFd)
+	if err := os.WriteFile(q+".tmp", newData, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(q+".tmp", q); err != nil {
+		t.Fatal(err)
+	}
+	got, err = os.ReadFile(fmt.Sprintf("/proc/self/fd/%d", pathFd))
+	switch {
+	case errors.Is(err, syscall.ENOENT):
+	case err != nil:
+		t.Errorf("reopening a replaced file: %v, want ENOENT or its old content", err)
+	case !bytes.Equal(got, oldData):
+		t.Errorf("reopening a replaced file read %q, want its old content %q", got, oldData)
+	}
+}
+
+// TestStaleOpenAnswers checks the policy for opens of vanished files:
+// a thread's first gets ESTALE (the kernel retries the lookup once), a
+// second in a row ENOENT (no retry follows), and a successful open in
+// between starts over; threads are independent.
+func TestStaleOpenAnswers(t *testing.T) {
+	var s staleOpens
+	ctx := func(pid uint32) *fuse.Context { return &fuse.Context{Caller: fuse.Caller{Pid: pid}} }
+	steps := []struct {
+		pid  uint32
+		in   syscall.Errno
+		ok   bool // an open that succeeded instead
+		want syscall.Errno
+	}{
+		{pid: 1, in: syscall.EACCES, want: syscall.EACCES},
+		{pid: 1, in: syscall.ESTALE, want: syscall.ESTALE},
+		{pid: 2, in: syscall.ESTALE, want: syscall.ESTALE},
+		{pid: 1, in: syscall.ESTALE, want: syscall.ENOENT},
+		{pid: 1, in: syscall.ESTALE, want: syscall.ESTALE},
+		{pid: 1, ok: true},
+		{pid: 1, in: syscall.ESTALE, want: syscall.ESTALE},
+		{pid: 2, in: syscall.ESTALE, want: syscall.ENOENT},
+	}
+	for i, st := range steps {
+		if st.ok {
+			s.opened(ctx(st.pid))
+			continue
+		}
+		if got := s.answer(ctx(st.pid), st.in); got != st.want {
+			t.Errorf("step %d: thread %d, %v: answered %v, want %v", i, st.pid, st.in, got, st.want)
+		}
+	}
 }
