@@ -149,6 +149,15 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 			return errno
 		}
 	}
+	if in.Valid&fuse.FATTR_KILL_SUIDGID != 0 {
+		// Truncate, chown, or (through killPrivFS) a write or O_TRUNC
+		// open by a caller without CAP_FSETID. A chown has already
+		// cleared them on the backing file, which the daemon's chown
+		// does whatever its privileges; the rest need it done here.
+		if errno := n.withTarget(f, func(t target) error { return t.killSuidgid() }); errno != 0 {
+			return errno
+		}
+	}
 	if mode, ok := in.GetMode(); ok {
 		if errno := n.withTarget(f, func(t target) error { return t.chmod(mode) }); errno != 0 {
 			return errno

@@ -25,8 +25,16 @@ func Mount(v *vault.Vault, mountpoint string, opts Options) (*fuse.Server, error
 	if err != nil {
 		return nil, err
 	}
-	server, err := gofs.Mount(mountpoint, rn, rn.mountOptions())
+	o := rn.mountOptions()
+	raw := &killPrivFS{gofs.NewNodeFS(rn, o)}
+	server, err := fuse.NewServer(raw, mountpoint, &o.MountOptions)
 	if err != nil {
+		rn.OnForget()
+		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
+	}
+	go server.Serve()
+	if err := server.WaitMount(); err != nil {
+		server.Unmount()
 		rn.OnForget()
 		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
@@ -36,15 +44,15 @@ func Mount(v *vault.Vault, mountpoint string, opts Options) (*fuse.Server, error
 	return server, nil
 }
 
-// mountOptions is the go-fuse configuration, chosen for few requests
-// per operation (the kernel caches entries, attributes and negative
-// lookups for a second; we are the only writer of BACKING) and large
-// requests (1 MiB reads and writes, spread over the cores by vault).
 // attrTimeout is how long the kernel may cache entries, attributes and
 // negative lookups: fernetfs is the only writer of BACKING, so only
 // changes made behind its back wait this long to show.
 const attrTimeout = time.Second
 
+// mountOptions is the go-fuse configuration, chosen for few requests
+// per operation (the kernel caches entries, attributes and negative
+// lookups for a second; we are the only writer of BACKING) and large
+// requests (1 MiB reads and writes, spread over the cores by vault).
 func (rn *node) mountOptions() *gofs.Options {
 	r := rn.r
 	sec := attrTimeout
@@ -64,7 +72,10 @@ func (rn *node) mountOptions() *gofs.Options {
 		// directly, bypassing decryption.
 		DisabledCapabilities: fuse.CAP_PASSTHROUGH,
 		// O_TRUNC arrives with OPEN instead of a separate SETATTR.
-		ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC,
+		// With HANDLE_KILLPRIV_V2 we clear suid/sgid ourselves (see
+		// killPrivFS), which spares the kernel's probes for them: a
+		// GETXATTR before every write and a GETATTR before every chown.
+		ExtraCapabilities: fuse.CAP_ATOMIC_O_TRUNC | fuse.CAP_HANDLE_KILLPRIV_V2,
 		// Read replies are decrypted bytes, never a backing fd, so
 		// go-fuse's splice attempt for them always fails and costs a
 		// pipe write and drain per READ.
