@@ -56,12 +56,18 @@ func (n *node) withXattrPath(fn func(path string) error) syscall.Errno {
 	return n.r.errno(n, "xattr", fn(procFdPath(fd)))
 }
 
-// Getxattr decrypts one user.* attribute. Other namespaces read as
-// absent, which is also what keeps the kernel's per-write
-// security.capability probe cheap.
+// Getxattr decrypts one user.* attribute. Other namespaces are not
+// supported (as for setxattr): EOPNOTSUPP, which is what tells ls -l,
+// cp and rsync that the filesystem has no SELinux labels or ACLs, so they
+// stop asking for every file (ls caches it per device; ENODATA would cost
+// two round trips per listed file). The kernel's security.capability
+// probe takes it as "no capabilities", as it does ENODATA.
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (size uint32, errno syscall.Errno) {
 	defer n.r.guard("getxattr", &errno)
-	if !strings.HasPrefix(attr, userPrefix) || !n.hasUserXattrs() {
+	if !strings.HasPrefix(attr, userPrefix) {
+		return 0, syscall.EOPNOTSUPP
+	}
+	if !n.hasUserXattrs() {
 		return 0, syscall.ENODATA
 	}
 	name, err := n.r.v.EncryptXattrName(attr)
