@@ -8,11 +8,13 @@ package fs
 import (
 	"fmt"
 	"os"
+	"strconv"
 	"syscall"
 	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/fernetfs/fernetfs/vault"
 )
@@ -38,10 +40,35 @@ func Mount(v *vault.Vault, mountpoint string, opts Options) (*fuse.Server, error
 		rn.OnForget()
 		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
+	setReadAhead(mountpoint, maxReadAhead)
 	if opts.Idle > 0 {
 		go rn.r.idleLoop(server, opts.Idle)
 	}
 	return server, nil
+}
+
+// maxReadAhead is the largest read-ahead the kernel may do on the
+// mount: sequential reads then arrive as 1 MiB READs, whose chunks
+// vault decrypts on all cores, instead of 128 KiB ones.
+const maxReadAhead = 1 << 20
+
+// setReadAhead raises the read-ahead of the mount's backing device info
+// to n bytes. The kernel caps a FUSE mount's read-ahead at the smaller
+// of what INIT negotiates (MaxReadAhead) and the bdi's read_ahead_kb,
+// which starts at 128 KiB, and only root may raise the latter (in
+// sysfs). This is best effort: without it, reads are correct, only
+// slower (cold sequential reads of a large file: 1 MiB read-ahead is
+// about 1.5x faster than 128 KiB here).
+func setReadAhead(mountpoint string, n int) {
+	if os.Geteuid() != 0 {
+		return
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(mountpoint, &st); err != nil {
+		return
+	}
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	os.WriteFile(path, []byte(strconv.Itoa(n>>10)), 0)
 }
 
 // attrTimeout is how long the kernel may cache entries, attributes and
@@ -64,7 +91,7 @@ func (rn *node) mountOptions() *gofs.Options {
 		FsName:       fsName,
 		Name:         "fernetfs",
 		MaxWrite:     1 << 20,
-		MaxReadAhead: 1 << 20,
+		MaxReadAhead: maxReadAhead,
 		AllowOther:   r.opts.AllowOther,
 		Debug:        r.opts.Debug,
 		Logger:       r.log,
