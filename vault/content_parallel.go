@@ -12,19 +12,33 @@ const (
 )
 
 // chunkWorker is one goroutine's state for chunk crypto: a Codec for the
-// file's key and a scratch chunk for partial chunks.
+// file's key and a scratch chunk for partial chunks. The Codec is per
+// file key, but the memory (the scratch chunk and the Codec's token
+// buffer) comes from the vault's pools while the worker is out, so a
+// file that is opened, read once and closed allocates none.
 type chunkWorker struct {
 	cd      *Codec
 	scratch []byte // chunk size + aesBlock bytes: Open needs room for the padding
+	buf     *[]byte
 }
 
-// worker takes a chunkWorker from fk's pool.
+// worker takes a chunkWorker from fk's pool, with its buffers; give it
+// back with putWorker.
 func (c *Content) worker(fk *fileKey) *chunkWorker {
 	wk := fk.workers.Get().(*chunkWorker)
-	if n := c.lay.chunk + aesBlock; int64(len(wk.scratch)) < n {
-		wk.scratch = make([]byte, n)
-	}
+	sc := c.lay.chunk + aesBlock
+	raw := c.lay.tok / 4 * 3 // the most a chunk's token decodes to
+	wk.buf = c.bufs.get(sc + raw)
+	wk.scratch = (*wk.buf)[:sc:sc]
+	wk.cd.raw = (*wk.buf)[sc:]
 	return wk
+}
+
+// putWorker returns wk's buffers to the vault and wk to fk's pool.
+func (c *Content) putWorker(fk *fileKey, wk *chunkWorker) {
+	c.bufs.put(wk.buf)
+	wk.buf, wk.scratch, wk.cd.raw = nil, nil, nil
+	fk.workers.Put(wk)
 }
 
 // forChunks calls fn for every chunk index in [lo, hi), spread over up to
@@ -36,10 +50,9 @@ func (c *Content) worker(fk *fileKey) *chunkWorker {
 // lowest failing index and its error, or -1 and nil.
 func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn func(wk *chunkWorker, i, runEnd int64) error) (int64, error) {
 	n := hi - lo
-	w := min(int64(runtime.GOMAXPROCS(0)), n/2)
-	if n < parallelMinChunks || w < 2 {
+	if serialChunks(n) {
 		wk := c.worker(fk)
-		defer fk.workers.Put(wk)
+		defer c.putWorker(fk, wk)
 		for i := lo; i < hi; i++ {
 			if err := fn(wk, i, hi); err != nil {
 				return i, err
@@ -47,6 +60,7 @@ func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn func(wk *chunkWorker, 
 		}
 		return -1, nil
 	}
+	w := min(int64(runtime.GOMAXPROCS(0)), n/2)
 	type result struct {
 		idx int64
 		err error
@@ -63,7 +77,7 @@ func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn func(wk *chunkWorker, 
 				break
 			}
 		}
-		fk.workers.Put(wk)
+		c.putWorker(fk, wk)
 	}
 	var wg sync.WaitGroup
 	for k := int64(1); k < w; k++ {
@@ -77,6 +91,14 @@ func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn func(wk *chunkWorker, 
 		}
 	}
 	return -1, nil
+}
+
+// serialChunks reports whether forChunks does n chunks on the calling
+// goroutine alone: too few to pay for a handoff, or one CPU. Callers
+// with a fast path for that case (a 4 KiB read or write) use it so that
+// they build no closure for forChunks, which would escape to the heap.
+func serialChunks(n int64) bool {
+	return n < parallelMinChunks || min(int64(runtime.GOMAXPROCS(0)), n/2) < 2
 }
 
 // getBuf returns a pooled buffer of n bytes (contents undefined) from

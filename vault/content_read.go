@@ -58,36 +58,8 @@ func (c *Content) ReadAt(p []byte, off int64) (int, error) {
 		}
 		buf = buf[fileHeaderLen:]
 	}
-	// chunkLen is how many bytes chunk i holds.
-	chunkLen := func(i int64) int64 {
-		if i == lastIdx {
-			return lastLen
-		}
-		return lay.chunk
-	}
-	bad, err := c.forChunks(fk, first, last+1, func(wk *chunkWorker, i, runEnd int64) error {
-		at := (i - first) * lay.line
-		line, clen := buf[at:], chunkLen(i)
-		if i != lastIdx {
-			line = buf[at : at+lay.line]
-		}
-		cs := i * lay.chunk
-		lo, hi := max(off, cs), min(end, cs+clen)
-		// Open needs up to aesBlock bytes of room after the plaintext.
-		// A whole chunk is decrypted straight into p when that room is
-		// the start of the next chunk's part of p and the same
-		// goroutine fills that next.
-		if lo == cs && hi == cs+clen && i+1 < runEnd &&
-			min(end, hi+chunkLen(i+1))-hi >= aesBlock {
-			return c.openLine(wk.cd, i, line, i == lastIdx, p[lo-off:hi-off:hi-off+aesBlock])
-		}
-		sc := wk.scratch[:clen]
-		if err := c.openLine(wk.cd, i, line, i == lastIdx, sc); err != nil {
-			return err
-		}
-		copy(p[lo-off:hi-off], sc[lo-cs:hi-cs])
-		return nil
-	})
+	rp := readPlan{c: c, p: p, buf: buf, off: off, end: end, first: first, lastIdx: lastIdx, lastLen: lastLen}
+	bad, err := rp.run(fk, last+1)
 	if err != nil {
 		return int(max(bad*lay.chunk-off, 0)), err
 	}
@@ -96,6 +68,71 @@ func (c *Content) ReadAt(p []byte, off int64) (int, error) {
 		return n, io.EOF
 	}
 	return n, nil
+}
+
+// readPlan is one ReadAt after its backing lines are read: it decrypts
+// chunks first.. into p. It is a value on ReadAt's stack; only a read
+// spread over goroutines copies it to the heap, so a 4 KiB read
+// allocates nothing.
+type readPlan struct {
+	c        *Content
+	p, buf   []byte // the destination; the lines from chunk first on
+	off, end int64  // the plaintext range p covers
+	first    int64
+	lastIdx  int64 // the file's last chunk and its length
+	lastLen  int64
+}
+
+// run decrypts chunks first..hi-1 (see forChunks for the result).
+func (r *readPlan) run(fk *fileKey, hi int64) (int64, error) {
+	if serialChunks(hi - r.first) {
+		wk := r.c.worker(fk)
+		defer r.c.putWorker(fk, wk)
+		for i := r.first; i < hi; i++ {
+			if err := r.chunk(wk, i, hi); err != nil {
+				return i, err
+			}
+		}
+		return -1, nil
+	}
+	rc := *r
+	return r.c.forChunks(fk, r.first, hi, rc.chunk)
+}
+
+// chunkLen is how many bytes chunk i holds.
+func (r *readPlan) chunkLen(i int64) int64 {
+	if i == r.lastIdx {
+		return r.lastLen
+	}
+	return r.c.lay.chunk
+}
+
+// chunk decrypts chunk i into its part of p; runEnd ends the run of
+// chunks the calling goroutine fills in order.
+func (r *readPlan) chunk(wk *chunkWorker, i, runEnd int64) error {
+	lay := r.c.lay
+	at := (i - r.first) * lay.line
+	line, clen := r.buf[at:], r.chunkLen(i)
+	if i != r.lastIdx {
+		line = r.buf[at : at+lay.line]
+	}
+	cs := i * lay.chunk
+	lo, hi := max(r.off, cs), min(r.end, cs+clen)
+	p, off := r.p, r.off
+	// Open needs up to aesBlock bytes of room after the plaintext.
+	// A whole chunk is decrypted straight into p when that room is
+	// the start of the next chunk's part of p and the same
+	// goroutine fills that next.
+	if lo == cs && hi == cs+clen && i+1 < runEnd &&
+		min(r.end, hi+r.chunkLen(i+1))-hi >= aesBlock {
+		return r.c.openLine(wk.cd, i, line, i == r.lastIdx, p[lo-off:hi-off:hi-off+aesBlock])
+	}
+	sc := wk.scratch[:clen]
+	if err := r.c.openLine(wk.cd, i, line, i == r.lastIdx, sc); err != nil {
+		return err
+	}
+	copy(p[lo-off:hi-off], sc[lo-cs:hi-cs])
+	return nil
 }
 
 // openLine verifies the backing line of chunk i and stores its plaintext

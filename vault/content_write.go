@@ -318,7 +318,7 @@ func (w *writePlan) fillSpecials(scratch []byte, slot int64, oldBuf []byte) erro
 	var wk *chunkWorker
 	defer func() {
 		if wk != nil {
-			w.fk.workers.Put(wk)
+			c.putWorker(w.fk, wk)
 		}
 	}()
 	for k := 0; k < w.nspecials; {
@@ -407,25 +407,40 @@ func (w *writePlan) sealSpan(sp span, hdr bool, out []byte) int64 {
 	if z := w.zeroTail(sp); z > 0 {
 		clear(lines[int64(len(lines))-z:])
 	}
+	if serialChunks(sp.hi - sp.lo) {
+		wk := w.c.worker(w.fk)
+		for i := sp.lo; i < sp.hi; i++ {
+			w.sealChunk(wk, lines, sp.lo, i)
+		}
+		w.c.putWorker(w.fk, wk)
+		return at
+	}
+	wc := *w
 	w.c.forChunks(w.fk, sp.lo, sp.hi, func(wk *chunkWorker, i, _ int64) error {
-		line := lines[(i-sp.lo)*w.lay.line:]
-		plain := w.plain(i)
-		ts := uint64(i)
-		if i == w.newLast {
-			ts |= finalBit
-		}
-		tl := TokenLen(len(plain))
-		var iv []byte
-		if w.c.iv != nil {
-			iv = make([]byte, aesBlock)
-			w.c.iv(i, iv)
-		}
-		wk.cd.Seal(line[:0:tl], plain, ts, iv)
-		nl := line[tl:w.lineLen(i)]
-		for k := range nl {
-			nl[k] = '\n'
-		}
+		wc.sealChunk(wk, lines, sp.lo, i)
 		return nil
 	})
 	return at
+}
+
+// sealChunk seals chunk i into its line of lines, which start with
+// chunk lo's.
+func (w *writePlan) sealChunk(wk *chunkWorker, lines []byte, lo, i int64) {
+	line := lines[(i-lo)*w.lay.line:]
+	plain := w.plain(i)
+	ts := uint64(i)
+	if i == w.newLast {
+		ts |= finalBit
+	}
+	tl := TokenLen(len(plain))
+	var iv []byte
+	if w.c.iv != nil {
+		iv = make([]byte, aesBlock)
+		w.c.iv(i, iv)
+	}
+	wk.cd.Seal(line[:0:tl], plain, ts, iv)
+	nl := line[tl:w.lineLen(i)]
+	for k := range nl {
+		nl[k] = '\n'
+	}
 }
