@@ -50,6 +50,11 @@ type Content struct {
 	// writers set it under the exclusive lock, and forget it when a
 	// change fails halfway.
 	bsize atomic.Int64
+	// fd and lastEnd serve readBacking: the backing descriptor, and
+	// where the previous read ended (sequential reads are left to the
+	// kernel's read-ahead).
+	fd      backingFd
+	lastEnd atomic.Int64
 	// bufs are the vault's shared I/O buffers.
 	bufs *bufPools
 
@@ -65,6 +70,7 @@ func (v *Vault) OpenContent(b Backing, name string) *Content {
 	c := &Content{keys: v.Keys(), b: b, lay: newLayout(v.ChunkSize()), bufs: &v.bufs}
 	c.name.Store(&name)
 	c.bsize.Store(-1)
+	c.fd.init(b)
 	return c
 }
 

@@ -49,7 +49,7 @@ func (c *Content) ReadAt(p []byte, off int64) (int, error) {
 	bp := c.getBuf(stop - start)
 	defer c.putBuf(bp)
 	buf := *bp
-	if err := c.readFull(buf, start); err != nil {
+	if err := c.readBacking(buf, start); err != nil {
 		return 0, err
 	}
 	if first == 0 {
