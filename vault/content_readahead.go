@@ -27,7 +27,11 @@ const coldWindow = 128 << 10
 // backingFd is the descriptor used for page-cache aware reads, or -1
 // when the backing is not an *os.File (tests, tools) or preadv2 with
 // RWF_NOWAIT turned out to be unsupported.
-type backingFd struct{ fd atomic.Int64 }
+type backingFd struct {
+	fd atomic.Int64
+	// noCachestat is set once cachestat(2) (Linux 6.5) is missing.
+	noCachestat atomic.Bool
+}
 
 func (b *backingFd) init(f Backing) {
 	b.fd.Store(-1)
@@ -65,4 +69,35 @@ func (c *Content) readBacking(p []byte, off int64) error {
 	hi := max(lo+coldWindow, (end+4095)&^4095)
 	unix.Fadvise(int(fd), lo, hi-lo, unix.FADV_WILLNEED)
 	return c.readFull(p, off)
+}
+
+// prefetchForWrite prepares a small write of n backing bytes at off that
+// does not continue the previous access. A line is never page aligned,
+// so the kernel must read the partial pages at both ends before it can
+// write them: with them not cached, every small write would wait for a
+// device read or two. If cachestat(2) reports pages of the range
+// missing, the aligned coldWindow around it is requested first, so that
+// one device read serves this write and its neighbours'.
+func (c *Content) prefetchForWrite(off, n int64) {
+	fd := c.fd.fd.Load()
+	end := off + n
+	prev := c.lastEnd.Swap(end)
+	if fd < 0 || n > coldWindow || off == 0 || off == prev || c.fd.noCachestat.Load() {
+		return
+	}
+	first := off &^ 4095
+	rng := unix.CachestatRange{Off: uint64(first), Len: uint64(end - first)}
+	var cs unix.Cachestat_t
+	if err := unix.Cachestat(uint(fd), &rng, &cs, 0); err != nil {
+		if err == unix.ENOSYS || err == unix.EOPNOTSUPP || err == unix.EINVAL {
+			c.fd.noCachestat.Store(true)
+		}
+		return
+	}
+	if cs.Cache >= (rng.Len+4095)/4096 {
+		return
+	}
+	lo := off &^ (coldWindow - 1)
+	hi := max(lo+coldWindow, (end+4095)&^4095)
+	unix.Fadvise(int(fd), lo, hi-lo, unix.FADV_WILLNEED)
 }

@@ -44,3 +44,35 @@ func TestContentReadColdWindow(t *testing.T) {
 		t.Log("RWF_NOWAIT unsupported here; only the fallback was tested")
 	}
 }
+
+// TestContentWriteColdWindow overwrites random ranges of a file whose
+// pages were dropped, so prefetchForWrite sees them missing and requests
+// the window before the write; the result must equal the same writes on
+// a plain byte slice.
+func TestContentWriteColdWindow(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	c, f := newFileContent(t, v)
+	r := rand.New(rand.NewPCG(11, 11))
+	want := randBytes(r, 300<<10+77)
+	mustWrite(t, c, want, 0)
+	for round := range 3 {
+		if err := f.Sync(); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+			t.Fatal(err)
+		}
+		for range 40 {
+			off := r.Int64N(int64(len(want)))
+			p := randBytes(r, 1+r.IntN(9000))
+			mustWrite(t, c, p, off)
+			if end := off + int64(len(p)); end > int64(len(want)) {
+				want = append(want, make([]byte, end-int64(len(want)))...)
+			}
+			copy(want[off:], p)
+		}
+		if got := readAll(t, c); !bytes.Equal(got, want) {
+			t.Fatalf("round %d: content differs after cold writes", round)
+		}
+	}
+}

@@ -172,6 +172,7 @@ func (c *Content) modify(s, size, newSize int64, p []byte, off int64) (err error
 		hdr := fresh && sp.lo == 0
 		n := w.spanBytes(sp, fresh)
 		at := w.sealSpan(sp, hdr, out[:n])
+		c.prefetchForWrite(at, n)
 		if _, err := c.b.WriteAt(out[:n], at); err != nil {
 			return fmt.Errorf("%s: %w", c.Name(), err)
 		}
