@@ -40,17 +40,26 @@ func Mount(v *vault.Vault, mountpoint string, opts Options) (*fuse.Server, error
 		rn.OnForget()
 		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
-	setReadAhead(mountpoint, maxReadAhead)
+	setReadAhead(mountpoint, bdiReadAhead)
 	if opts.Idle > 0 {
 		go rn.r.idleLoop(server, opts.Idle)
 	}
 	return server, nil
 }
 
-// maxReadAhead is the largest read-ahead the kernel may do on the
-// mount: sequential reads then arrive as 1 MiB READs, whose chunks
+// maxReadAhead is the read-ahead negotiated in INIT, the size of one
+// read-ahead READ: sequential reads arrive as 1 MiB READs, whose chunks
 // vault decrypts on all cores, instead of 128 KiB ones.
 const maxReadAhead = 1 << 20
+
+// bdiReadAhead is the read-ahead window set on the mount's bdi: the
+// kernel splits a window into READs of maxReadAhead and sends them
+// together, so a 4 MiB window keeps about four in flight and the
+// backing reads, the decryption and the copies to the kernel of
+// neighbouring READs overlap. Cold sequential reads of a 1 GiB file
+// here: 1 MiB 475-520 MB/s, 2 MiB 507-526, 4 MiB 580-675, 8 MiB
+// 505-551, 16 MiB 456-479 (gocryptfs 476-543 in the same rounds).
+const bdiReadAhead = 4 << 20
 
 // setReadAhead raises the read-ahead of the mount's backing device info
 // to n bytes. The kernel caps a FUSE mount's read-ahead at the smaller
@@ -58,7 +67,7 @@ const maxReadAhead = 1 << 20
 // which starts at 128 KiB, and only root may raise the latter (in
 // sysfs). This is best effort: without it, reads are correct, only
 // slower (cold sequential reads of a large file: 1 MiB read-ahead is
-// about 1.5x faster than 128 KiB here).
+// about 1.5x faster than 128 KiB here, and 4 MiB 1.3x faster again).
 func setReadAhead(mountpoint string, n int) {
 	if os.Geteuid() != 0 {
 		return

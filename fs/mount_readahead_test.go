@@ -1,0 +1,32 @@
+package fs
+
+import (
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// TestMountReadAhead checks that a mount made as root gets the 4 MiB
+// bdi read-ahead window that lets several 1 MiB READs overlap; as
+// another user the kernel's default stays (sysfs is root's).
+func TestMountReadAhead(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root may set a bdi's read_ahead_kb")
+	}
+	mnt, _, _ := mountTest(t, Options{})
+	var st unix.Stat_t
+	if err := unix.Stat(mnt, &st); err != nil {
+		t.Fatal(err)
+	}
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("no bdi sysfs entry: %v", err)
+	}
+	if got, want := strings.TrimSpace(string(b)), fmt.Sprint(bdiReadAhead>>10); got != want {
+		t.Errorf("%s = %s, want %s", path, got, want)
+	}
+}
