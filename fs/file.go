@@ -61,6 +61,7 @@ func (r *root) releaseContent(of *openFile) {
 	if r.files[of.key] == of {
 		delete(r.files, of.key)
 	}
+	of.c.Close()
 	of.f.Close()
 }
 

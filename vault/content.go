@@ -55,6 +55,8 @@ type Content struct {
 	// kernel's read-ahead).
 	fd      backingFd
 	lastEnd atomic.Int64
+	// bm is the mapping small random reads copy from (see backingMap).
+	bm backingMap
 	// bufs are the vault's shared I/O buffers.
 	bufs *bufPools
 

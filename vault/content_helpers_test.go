@@ -32,7 +32,9 @@ func newFileContent(t testing.TB, v *Vault) (*Content, *os.File) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { f.Close() })
-	return v.OpenContent(f, path), f
+	c := v.OpenContent(f, path)
+	t.Cleanup(func() { c.Close() }) // before f.Close: cleanups run last first
+	return c, f
 }
 
 // memBacking is an in-memory Backing for fuzzing and for the non-file

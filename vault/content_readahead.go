@@ -47,15 +47,19 @@ func (b *backingFd) init(f Backing) {
 }
 
 // readBacking is readFull for the lines of a read: when the read is
-// small and not a continuation of the previous one, it first tries the
-// page cache alone (RWF_NOWAIT) and, on a miss, asks the kernel for the
-// surrounding coldWindow before reading.
+// small and not a continuation of the previous one, it copies them out
+// of the backing mapping (see backingMap); where there is none, it
+// first tries the page cache alone (RWF_NOWAIT) and, on a miss, asks
+// the kernel for the surrounding coldWindow before reading.
 func (c *Content) readBacking(p []byte, off int64) error {
 	fd := c.fd.fd.Load()
 	end := off + int64(len(p))
 	prev := c.lastEnd.Swap(end)
 	if fd < 0 || len(p) > coldWindow || off == 0 || off == prev {
 		return c.readFull(p, off)
+	}
+	if m := c.mapped(end); m != nil {
+		return c.copyMapped(p, m, off)
 	}
 	n, err := unix.Preadv2(int(fd), [][]byte{p}, off, unix.RWF_NOWAIT)
 	switch {

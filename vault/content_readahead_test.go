@@ -9,12 +9,14 @@ import (
 )
 
 // TestContentReadColdWindow reads random chunks of a file whose pages
-// were dropped from the page cache, so readBacking takes its miss path
+// were dropped from the page cache, with mapping turned off (as for a
+// backing that cannot be mapped), so readBacking takes its miss path
 // (RWF_NOWAIT fails, the window is requested, then read), and again when
 // they are cached; the plaintext must be the same either way.
 func TestContentReadColdWindow(t *testing.T) {
 	v := newTestVault(t, CreateOptions{})
 	c, f := newFileContent(t, v)
+	c.bm.off.Store(true) // no mapping: the pread fallback is what is tested
 	data := randBytes(rand.New(rand.NewPCG(9, 9)), 300<<10+123)
 	mustWrite(t, c, data, 0)
 	if err := f.Sync(); err != nil {
@@ -63,13 +65,7 @@ func TestContentWriteColdWindow(t *testing.T) {
 			t.Fatal(err)
 		}
 		for range 40 {
-			off := r.Int64N(int64(len(want)))
-			p := randBytes(r, 1+r.IntN(9000))
-			mustWrite(t, c, p, off)
-			if end := off + int64(len(p)); end > int64(len(want)) {
-				want = append(want, make([]byte, end-int64(len(want)))...)
-			}
-			copy(want[off:], p)
+			want = randomOverwrite(t, c, want, r)
 		}
 		if got := readAll(t, c); !bytes.Equal(got, want) {
 			t.Fatalf("round %d: content differs after cold writes", round)

@@ -54,6 +54,7 @@ func runCat(e *env, c *command, args []string) error {
 		return err
 	}
 	defer file.Close()
+	defer content.Close()
 	_, err = copyContent(e.stdout, content, make([]byte, copyBufSize), nil)
 	return err
 }

@@ -228,6 +228,7 @@ func (r *restorer) file(w vault.WalkEntry, name, dst string, st *syscall.Stat_t)
 		return false, nil
 	}
 	defer in.Close()
+	defer c.Close()
 	outF, err := os.OpenFile(dst, os.O_WRONLY|os.O_CREATE|os.O_EXCL|syscall.O_NOFOLLOW, 0o600)
 	if err != nil {
 		return false, err

@@ -107,6 +107,7 @@ func fsckFile(v *vault.Vault, backing, name string, st *fsckStats, problem func(
 		return err
 	}
 	defer f.Close()
+	defer c.Close()
 	size, err := c.Size()
 	if err == nil {
 		st.bytes += size
