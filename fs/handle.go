@@ -164,6 +164,8 @@ func (n *node) Open(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuse
 			n.r.releaseContent(of)
 			return nil, 0, n.r.errno(n, "truncate", err)
 		}
+	} else if acc != syscall.O_WRONLY {
+		of.c.WillRead()
 	}
 	return n.r.newHandle(n, of), openFlags, 0
 }

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"math/rand/v2"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -71,4 +72,38 @@ func TestContentWriteColdWindow(t *testing.T) {
 			t.Fatalf("round %d: content differs after cold writes", round)
 		}
 	}
+}
+
+// TestContentWillRead drops a file's backing pages and checks that
+// WillRead brings the start of the file back into the page cache (the
+// request is asynchronous, so it polls).
+func TestContentWillRead(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	c, f := newFileContent(t, v)
+	mustWrite(t, c, randBytes(rand.New(rand.NewPCG(12, 12)), 64<<10), 0)
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	fd := int(f.Fd())
+	if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+	cached := func() uint64 {
+		var cs unix.Cachestat_t
+		if err := unix.Cachestat(uint(fd), &unix.CachestatRange{Off: 0, Len: 8192}, &cs, 0); err != nil {
+			t.Skipf("cachestat: %v", err)
+		}
+		return cs.Cache
+	}
+	if n := cached(); n != 0 {
+		t.Skipf("%d pages still cached after FADV_DONTNEED; cannot observe WillRead", n)
+	}
+	c.WillRead()
+	for range 1000 {
+		if cached() == 2 {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	t.Fatalf("the first backing pages are not cached after WillRead")
 }
