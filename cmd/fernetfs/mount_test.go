@@ -101,3 +101,15 @@ func cmdWaitMounted(ts *testscript.TestScript, neg bool, args []string) {
 func cmdWaitUnmounted(ts *testscript.TestScript, neg bool, args []string) {
 	waitFor(ts, args, false)
 }
+
+// TestServerGCPercent checks that a serving mount collects early unless
+// the user set GOGC, whose value the runtime then applies itself.
+func TestServerGCPercent(t *testing.T) {
+	if pct, ok := serverGCPercent(func(string) string { return "" }); !ok || pct != 25 {
+		t.Errorf("without GOGC: %d, %v; want 25, true", pct, ok)
+	}
+	env := map[string]string{"GOGC": "200"}
+	if _, ok := serverGCPercent(func(k string) string { return env[k] }); ok {
+		t.Error("GOGC=200 in the environment was overridden")
+	}
+}
