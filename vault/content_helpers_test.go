@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // fixedVault is a vault with a fixed master key and no directory, for
@@ -147,3 +149,47 @@ func checkSizes(t testing.TB, c *Content, size int64) {
 }
 
 func isCorrupt(err error) bool { return errors.Is(err, ErrCorrupt) }
+
+// randomReads reads n random ranges of at most 9000 bytes (small, so
+// readBacking takes its small-read path: the mapping, or the pread
+// fallback) and compares them with want.
+func randomReads(t *testing.T, c *Content, want []byte, r *rand.Rand, n int) {
+	t.Helper()
+	for range n {
+		off := r.Int64N(int64(len(want)))
+		k := min(int64(1+r.IntN(9000)), int64(len(want))-off)
+		buf := make([]byte, k)
+		if got, err := c.ReadAt(buf, off); int64(got) != k || (err != nil && off+k != int64(len(want))) {
+			t.Fatalf("ReadAt(%d bytes at %d) = %d, %v", k, off, got, err)
+		}
+		if !bytes.Equal(buf, want[off:off+k]) {
+			t.Fatalf("wrong bytes at %d", off)
+		}
+	}
+}
+
+// randomOverwrite writes up to 9000 random bytes at a random offset of
+// c (possibly growing it) and returns want with the same change.
+func randomOverwrite(t *testing.T, c *Content, want []byte, r *rand.Rand) []byte {
+	t.Helper()
+	off := r.Int64N(int64(len(want)))
+	p := randBytes(r, 1+r.IntN(9000))
+	mustWrite(t, c, p, off)
+	if end := off + int64(len(p)); end > int64(len(want)) {
+		want = append(want, make([]byte, end-int64(len(want)))...)
+	}
+	copy(want[off:], p)
+	return want
+}
+
+// dropCached writes f back and drops its pages from the page cache, so
+// the next access to them goes to the device.
+func dropCached(t *testing.T, f *os.File) {
+	t.Helper()
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatal(err)
+	}
+}

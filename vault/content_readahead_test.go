@@ -20,29 +20,10 @@ func TestContentReadColdWindow(t *testing.T) {
 	c.bm.off.Store(true) // no mapping: the pread fallback is what is tested
 	data := randBytes(rand.New(rand.NewPCG(9, 9)), 300<<10+123)
 	mustWrite(t, c, data, 0)
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
 	r := rand.New(rand.NewPCG(10, 10))
-	for pass := range 2 {
-		if pass == 0 {
-			// Written back by Sync, so the pages can be dropped.
-			if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-				t.Fatal(err)
-			}
-		}
-		for range 50 {
-			off := r.Int64N(int64(len(data)))
-			n := min(int64(1+r.IntN(9000)), int64(len(data))-off)
-			buf := make([]byte, n)
-			if got, err := c.ReadAt(buf, off); int64(got) != n || (err != nil && off+n != int64(len(data))) {
-				t.Fatalf("pass %d: ReadAt(%d bytes at %d) = %d, %v", pass, n, off, got, err)
-			}
-			if !bytes.Equal(buf, data[off:off+n]) {
-				t.Fatalf("pass %d: wrong bytes at %d", pass, off)
-			}
-		}
-	}
+	dropCached(t, f)
+	randomReads(t, c, data, r, 50) // cold
+	randomReads(t, c, data, r, 50) // cached
 	if c.fd.fd.Load() < 0 {
 		t.Log("RWF_NOWAIT unsupported here; only the fallback was tested")
 	}
@@ -59,12 +40,7 @@ func TestContentWriteColdWindow(t *testing.T) {
 	want := randBytes(r, 300<<10+77)
 	mustWrite(t, c, want, 0)
 	for round := range 3 {
-		if err := f.Sync(); err != nil {
-			t.Fatal(err)
-		}
-		if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-			t.Fatal(err)
-		}
+		dropCached(t, f)
 		for range 40 {
 			want = randomOverwrite(t, c, want, r)
 		}
@@ -81,13 +57,8 @@ func TestContentWillRead(t *testing.T) {
 	v := newTestVault(t, CreateOptions{})
 	c, f := newFileContent(t, v)
 	mustWrite(t, c, randBytes(rand.New(rand.NewPCG(12, 12)), 64<<10), 0)
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
+	dropCached(t, f)
 	fd := int(f.Fd())
-	if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
-		t.Fatal(err)
-	}
 	cached := func() uint64 {
 		var cs unix.Cachestat_t
 		if err := unix.Cachestat(uint(fd), &unix.CachestatRange{Off: 0, Len: 8192}, &cs, 0); err != nil {
