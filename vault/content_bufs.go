@@ -26,49 +26,44 @@ const (
 // buffers that stay unused.
 //
 // The garbage collector empties a sync.Pool on every cycle, and a mount
-// serving many requests cycles often: the next reads then allocate fresh
-// buffers, which brings the next cycle closer. So every class also keeps
-// a few buffers that survive collections: two of each class up to
-// 256 KiB and one of each larger one. The large ones (3.5 MiB together)
-// are let go once no large buffer has been asked for in keptIdle, so an
-// idle mount, or one that has gone on to small files, does not hold
-// them (nor raise its memory use for a tar extract that follows). A
-// cold read of every file of the Go source tree through the mount
-// (11,478 files) allocated 169 MB instead of 312 MB; in 8 interleaved
-// rounds it took 4.2-5.0 s (median 4.5) instead of 4.65-5.6 s (median
-// 5.0), with 16% less daemon CPU.
+// serving many requests cycles often: a 1 MiB READ's 2 MiB buffer, and
+// the 512 KiB and 1 MiB ones of large files' first reads, were allocated
+// afresh after nearly every cycle, which brought the next cycle closer.
+// So each class above keptSmallShift also keeps one buffer that survives
+// collections, 3.5 MiB at most. They are let go once no large buffer
+// has been asked for in keptIdle, so an idle mount, or one that has
+// gone on to small files (a tar extract), does not hold them. A cold
+// read of every file of the Go source tree through the mount (11,478
+// files) allocated 169 MB instead of 312 MB; in 8 interleaved rounds it
+// took 4.2-5.0 s (median 4.5) instead of 4.65-5.6 s (median 5.0), with
+// 16% less daemon CPU (that was with two buffers of each small class
+// kept too; without them, 6 rounds showed no difference in time, and
+// small buffers kept would only add up to 1 MiB of memory that can never
+// be returned).
 type bufPools struct {
 	class [nBufClasses]sync.Pool
-	kept  [nBufClasses][2]atomic.Pointer[[]byte]
+	// kept holds one buffer of each large class across collections.
+	kept [nBufClasses]atomic.Pointer[[]byte]
 	// lastLarge is when a large buffer was last asked for (Unix
 	// nanoseconds; a clock step only moves a release).
 	lastLarge atomic.Int64
-	// releasing is set while a release of the large buffers is
+	// releasing is set while a release of the kept buffers is
 	// scheduled.
 	releasing atomic.Bool
 }
 
-// keptSmallShift is the largest class of which two buffers are kept;
-// of larger classes one is, until keptIdle passes without a request for
-// one.
+// Classes above keptSmallShift are large: one buffer of each is kept
+// until keptIdle passes without a request for a large one.
 const (
 	keptSmallShift = 18 // 256 KiB
 	keptIdle       = 2 * time.Second
 )
 
-// isLarge reports whether class k's kept buffer is let go when idle.
+// isLarge reports whether class k keeps a buffer across collections.
 func isLarge(k int) bool { return minBufShift+k > keptSmallShift }
 
-// keptSlots are class k's slots for buffers kept across collections.
-func (p *bufPools) keptSlots(k int) []atomic.Pointer[[]byte] {
-	if isLarge(k) {
-		return p.kept[k][:1]
-	}
-	return p.kept[k][:]
-}
-
-// releaseIdle lets the large kept buffers go if none was asked for in
-// keptIdle, or checks again when that will be the case.
+// releaseIdle lets the kept buffers go if no large buffer was asked for
+// in keptIdle, or checks again when that will be the case.
 func (p *bufPools) releaseIdle() {
 	idle := time.Duration(time.Now().UnixNano() - p.lastLarge.Load())
 	if idle < keptIdle {
@@ -76,15 +71,13 @@ func (p *bufPools) releaseIdle() {
 		return
 	}
 	for k := range p.kept {
-		if isLarge(k) {
-			p.kept[k][0].Store(nil)
-		}
+		p.kept[k].Store(nil)
 	}
 	p.releasing.Store(false)
 	// A put between the stores above and this one kept a buffer with
 	// no release scheduled.
 	for k := range p.kept {
-		if isLarge(k) && p.kept[k][0].Load() != nil {
+		if p.kept[k].Load() != nil {
 			p.scheduleRelease()
 			return
 		}
@@ -121,10 +114,7 @@ func (p *bufPools) get(n int64) *[]byte {
 	}
 	if isLarge(k) {
 		p.lastLarge.Store(time.Now().UnixNano())
-	}
-	slots := p.keptSlots(k)
-	for i := range slots {
-		if bp := slots[i].Swap(nil); bp != nil {
+		if bp := p.kept[k].Swap(nil); bp != nil {
 			*bp = (*bp)[:n]
 			return bp
 		}
@@ -145,14 +135,9 @@ func (p *bufPools) put(bp *[]byte) {
 	if k < 0 || c != 1<<(minBufShift+k) {
 		return // an oversized one-off
 	}
-	slots := p.keptSlots(k)
-	for i := range slots {
-		if slots[i].CompareAndSwap(nil, bp) {
-			if isLarge(k) {
-				p.scheduleRelease()
-			}
-			return
-		}
+	if isLarge(k) && p.kept[k].CompareAndSwap(nil, bp) {
+		p.scheduleRelease()
+		return
 	}
 	p.class[k].Put(bp)
 }

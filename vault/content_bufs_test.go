@@ -28,14 +28,15 @@ func TestBufPoolsClasses(t *testing.T) {
 }
 
 // TestBufPoolsKeptAcrossGC checks the buffers that survive garbage
-// collections: two per class up to 256 KiB, one per larger class, and
-// no more (the rest are the sync.Pool's, which a collection may drop).
+// collections: one per class above 256 KiB, none of the smaller ones
+// (those are the sync.Pool's, which a collection may drop).
 func TestBufPoolsKeptAcrossGC(t *testing.T) {
 	for _, tc := range []struct {
 		n    int64
-		kept int
-	}{{4 << 10, 2}, {200 << 10, 2}, {300 << 10, 1}, {2 << 20, 1}} {
+		kept bool
+	}{{4 << 10, false}, {200 << 10, false}, {300 << 10, true}, {2 << 20, true}} {
 		var p bufPools
+		k := bufClass(tc.n)
 		given := map[*[]byte]bool{}
 		var bufs []*[]byte
 		for range 3 {
@@ -48,55 +49,45 @@ func TestBufPoolsKeptAcrossGC(t *testing.T) {
 		// Two cycles: sync.Pool keeps a victim generation for one.
 		runtime.GC()
 		runtime.GC()
-		kept := 0
-		slots := p.keptSlots(bufClass(tc.n))
-		for i := range slots {
-			if bp := slots[i].Load(); bp != nil && given[bp] {
-				kept++
-			}
+		bp := p.kept[k].Load()
+		if kept := bp != nil && given[bp]; kept != tc.kept {
+			t.Errorf("%d-byte class: a buffer kept across collections: %v, want %v", tc.n, kept, tc.kept)
 		}
-		if kept != tc.kept {
-			t.Errorf("%d-byte class: %d buffers kept across collections, want %d", tc.n, kept, tc.kept)
-		}
-		for i := range tc.kept {
-			if bp := p.get(tc.n); !given[bp] || len(*bp) != int(tc.n) {
-				t.Errorf("%d-byte class: get %d after collections did not return a kept buffer of the right length", tc.n, i)
+		if tc.kept {
+			if got := p.get(tc.n); got != bp || len(*got) != int(tc.n) {
+				t.Errorf("%d-byte class: get after collections did not return the kept buffer at the right length", tc.n)
 			}
 		}
 	}
 }
 
-// TestBufPoolsLargeReleasedWhenIdle checks that a kept large buffer is
-// let go once no large buffer has been asked for in keptIdle, while the
-// small ones stay.
+// TestBufPoolsLargeReleasedWhenIdle checks that a kept buffer is let go
+// once no large buffer has been asked for in keptIdle, and not before.
 func TestBufPoolsLargeReleasedWhenIdle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for keptIdle")
 	}
 	var p bufPools
-	large, small := bufClass(1<<20), bufClass(4<<10)
+	large, other := bufClass(1<<20), bufClass(512<<10)
 	p.put(p.get(1 << 20))
-	p.put(p.get(4 << 10))
-	if p.kept[large][0].Load() == nil || p.kept[small][0].Load() == nil {
-		t.Fatal("buffers given back were not kept")
+	p.put(p.get(512 << 10))
+	if p.kept[large].Load() == nil || p.kept[other].Load() == nil {
+		t.Fatal("large buffers given back were not kept")
 	}
-	// Asking for large buffers keeps the large one.
+	// Asking for large buffers of one class keeps those of every class.
 	for range 3 {
 		time.Sleep(keptIdle / 2)
 		p.put(p.get(1 << 20))
 	}
-	if p.kept[large][0].Load() == nil {
-		t.Fatal("large buffer let go while large buffers were being asked for")
+	if p.kept[large].Load() == nil || p.kept[other].Load() == nil {
+		t.Fatal("a buffer was let go while large buffers were being asked for")
 	}
 	deadline := time.Now().Add(keptIdle + 5*time.Second)
-	for p.kept[large][0].Load() != nil {
+	for p.kept[large].Load() != nil || p.kept[other].Load() != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("large buffer still kept %v after the last request for one", keptIdle+5*time.Second)
+			t.Fatalf("buffers still kept %v after the last request for one", keptIdle+5*time.Second)
 		}
 		time.Sleep(50 * time.Millisecond)
-	}
-	if p.kept[small][0].Load() == nil {
-		t.Error("small buffer let go with the large ones")
 	}
 	if p.releasing.Load() {
 		t.Error("a release is still scheduled with nothing kept")
