@@ -46,3 +46,37 @@ func BenchmarkCBCEncSHA256Stitched4K(b *testing.B) {
 		cbcEncSHA256(&s.enc, &iv[0], &dst[0], &src[0], &st, &msg[0], 64)
 	}
 }
+
+func TestSHA256Blocks2MatchesOne(t *testing.T) {
+	if !hostCPU.shani {
+		t.Skip("no SHA-NI")
+	}
+	rng := rand.New(rand.NewPCG(9, 10))
+	for _, n := range []int{0, 1, 2, 3, 64, 65} {
+		a, b := make([]byte, 64*n+1), make([]byte, 64*n+1)
+		fillRand(rng, a)
+		fillRand(rng, b)
+		sa, sb := sha256Init, sha256Init
+		sa[3] ^= 1 // two different states
+		wa, wb := sa, sb
+		var pa, pb *byte
+		if n > 0 {
+			pa, pb = &a[0], &b[0]
+			sha256BlocksSHANI(&wa, pa, n)
+			sha256BlocksSHANI(&wb, pb, n)
+		}
+		sha256Blocks2SHANI(&sa, &sb, pa, pb, n)
+		if sa != wa || sb != wb {
+			t.Fatalf("%d blocks: interleaved states %x %x, one at a time %x %x", n, sa, sb, wa, wb)
+		}
+	}
+}
+
+func BenchmarkSHA256Blocks2x4K(b *testing.B) {
+	buf := make([]byte, 8192)
+	sa, sb := sha256Init, sha256Init
+	b.SetBytes(8192)
+	for b.Loop() {
+		sha256Blocks2SHANI(&sa, &sb, &buf[0], &buf[4096], 64)
+	}
+}

@@ -55,14 +55,14 @@ func (c *Content) Check(report func(chunk int64, err error)) error {
 			report(-1, err)
 			return err
 		}
-		c.forChunks(fk, lo, hi, func(wk *chunkWorker, i, _ int64) error {
+		c.forChunks(fk, lo, hi, func(wk *chunkWorker, i, _ int64) (int64, error) {
 			k := i - lo
 			line, clen := lines[k*lay.line:], lastLen
 			if i != lastIdx {
 				line, clen = lines[k*lay.line:(k+1)*lay.line], lay.chunk
 			}
 			errs[k] = c.openLine(wk.cd, i, line, i == lastIdx, wk.scratch[:clen])
-			return nil
+			return 1, nil
 		})
 		for k := range hi - lo {
 			if errs[k] != nil {

@@ -270,3 +270,38 @@ func TestContentCheckReportsEachChunk(t *testing.T) {
 	expectChunks(t, corrupted(v, bad), data, 1, 3, 6)
 	expectChunks(t, corrupted(v, raw), data)
 }
+
+// Large reads open full chunks two at a time (their MACs computed
+// together). Whichever chunk of a pair is damaged, a read over it must
+// return exactly the good bytes before that chunk and an error naming it,
+// from any start offset.
+func TestContentCorruptInPairedRead(t *testing.T) {
+	v := fixedVault(4096)
+	const chunks = 21
+	data := randBytes(rand.New(rand.NewPCG(5, 5)), chunks*4096-100)
+	raw := memFile(t, v, data).bytes()
+	lay := newLayout(4096)
+	for _, bad := range []int64{0, 1, 2, 9, 10, chunks - 2, chunks - 1} {
+		damaged := bytes.Clone(raw)
+		at := lay.lineOff(bad) + 200
+		damaged[at] ^= 1
+		for _, off := range []int64{0, 100, 4096, 3 * 4096, 3*4096 + 7} {
+			c := corrupted(v, damaged)
+			buf := make([]byte, len(data)-int(off))
+			n, err := c.ReadAt(buf, off)
+			if bad*4096+4096 <= off {
+				if (err != nil && err != io.EOF) || !bytes.Equal(buf, data[off:]) {
+					t.Fatalf("chunk %d damaged, read from %d (after it): n=%d err=%v", bad, off, n, err)
+				}
+				continue
+			}
+			want := max(bad*4096-off, 0)
+			if !isCorrupt(err) || int64(n) != want || !strings.Contains(err.Error(), fmt.Sprintf("chunk %d", bad)) {
+				t.Fatalf("chunk %d damaged, read from %d: n=%d err=%v, want n=%d and chunk %d named", bad, off, n, err, want, bad)
+			}
+			if !bytes.Equal(buf[:n], data[off:off+int64(n)]) {
+				t.Fatalf("chunk %d damaged, read from %d: the good bytes before it differ", bad, off)
+			}
+		}
+	}
+}

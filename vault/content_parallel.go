@@ -27,7 +27,7 @@ type chunkWorker struct {
 func (c *Content) worker(fk *fileKey) *chunkWorker {
 	wk := fk.workers.Get().(*chunkWorker)
 	sc := c.lay.chunk + aesBlock
-	raw := c.lay.tok / 4 * 3 // the most a chunk's token decodes to
+	raw := 2 * (c.lay.tok / 4 * 3) // two chunks' decoded tokens (openPair)
 	wk.buf = c.bufs.get(sc + raw)
 	wk.scratch = (*wk.buf)[:sc:sc]
 	wk.cd.raw = (*wk.buf)[sc:]
@@ -41,24 +41,25 @@ func (c *Content) putWorker(fk *fileKey, wk *chunkWorker) {
 	fk.workers.Put(wk)
 }
 
-// forChunks calls fn for every chunk index in [lo, hi), spread over up to
+// chunkFn does chunk i, and may do some of the chunks after it up to
+// runEnd (see forChunks). It returns how many chunks it did, or on
+// failure how many it did before the one that failed.
+type chunkFn func(wk *chunkWorker, i, runEnd int64) (int64, error)
+
+// forChunks calls fn for the chunk indexes in [lo, hi), spread over up to
 // GOMAXPROCS goroutines, each with its own chunkWorker and a contiguous
-// run of indexes [i, runEnd) that it visits in increasing order. fn for
-// one index must touch only that chunk's bytes, except that it may use
-// bytes of later chunks of its own run as scratch (they are rewritten
+// run of indexes [i, runEnd) that it visits in increasing order; a call
+// may do several chunks of its run, and the next call starts after them.
+// fn for one index must touch only that chunk's bytes, except that it may
+// use bytes of later chunks of its own run as scratch (they are rewritten
 // after). Each goroutine stops at its first error; forChunks returns the
 // lowest failing index and its error, or -1 and nil.
-func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn func(wk *chunkWorker, i, runEnd int64) error) (int64, error) {
+func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn chunkFn) (int64, error) {
 	n := hi - lo
 	if serialChunks(n) {
 		wk := c.worker(fk)
 		defer c.putWorker(fk, wk)
-		for i := lo; i < hi; i++ {
-			if err := fn(wk, i, hi); err != nil {
-				return i, err
-			}
-		}
-		return -1, nil
+		return runChunks(wk, lo, hi, fn)
 	}
 	w := min(int64(runtime.GOMAXPROCS(0)), n/2)
 	type result struct {
@@ -70,13 +71,7 @@ func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn func(wk *chunkWorker, 
 	run := func(k int64) {
 		r := &res[k]
 		wk := c.worker(fk)
-		end := min(lo+(k+1)*per, hi)
-		for i := lo + k*per; i < end; i++ {
-			if err := fn(wk, i, end); err != nil {
-				r.idx, r.err = i, err
-				break
-			}
-		}
+		r.idx, r.err = runChunks(wk, lo+k*per, min(lo+(k+1)*per, hi), fn)
 		c.putWorker(fk, wk)
 	}
 	var wg sync.WaitGroup
@@ -89,6 +84,19 @@ func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn func(wk *chunkWorker, 
 		if r.err != nil {
 			return r.idx, r.err
 		}
+	}
+	return -1, nil
+}
+
+// runChunks calls fn for the chunks in [i, end) in order on wk, and
+// returns the first failing index and its error, or -1 and nil.
+func runChunks(wk *chunkWorker, i, end int64, fn chunkFn) (int64, error) {
+	for i < end {
+		n, err := fn(wk, i, end)
+		if err != nil {
+			return i + n, err
+		}
+		i += n
 	}
 	return -1, nil
 }

@@ -88,12 +88,7 @@ func (r *readPlan) run(fk *fileKey, hi int64) (int64, error) {
 	if serialChunks(hi - r.first) {
 		wk := r.c.worker(fk)
 		defer r.c.putWorker(fk, wk)
-		for i := r.first; i < hi; i++ {
-			if err := r.chunk(wk, i, hi); err != nil {
-				return i, err
-			}
-		}
-		return -1, nil
+		return runChunks(wk, r.first, hi, r.chunk)
 	}
 	rc := *r
 	return r.c.forChunks(fk, r.first, hi, rc.chunk)
@@ -107,32 +102,51 @@ func (r *readPlan) chunkLen(i int64) int64 {
 	return r.c.lay.chunk
 }
 
-// chunk decrypts chunk i into its part of p; runEnd ends the run of
-// chunks the calling goroutine fills in order.
-func (r *readPlan) chunk(wk *chunkWorker, i, runEnd int64) error {
+// direct reports whether chunk i is decrypted straight into p. Open
+// needs up to aesBlock bytes of room after the plaintext: a whole chunk
+// goes straight into p when that room is the start of the next chunk's
+// part of p and the same goroutine fills that next (runEnd ends the run
+// of chunks it fills in order).
+func (r *readPlan) direct(i, runEnd int64) bool {
+	cs, clen := i*r.c.lay.chunk, r.chunkLen(i)
+	return r.off <= cs && cs+clen <= r.end && i+1 < runEnd &&
+		min(r.end, cs+clen+r.chunkLen(i+1))-(cs+clen) >= aesBlock
+}
+
+// chunk decrypts chunk i into its part of p, with chunk i+1 when both go
+// straight into p (two chunks' MACs are computed together in the time of
+// about one); runEnd ends the run of chunks the calling goroutine fills
+// in order. It returns what a chunkFn returns.
+func (r *readPlan) chunk(wk *chunkWorker, i, runEnd int64) (int64, error) {
 	lay := r.c.lay
 	at := (i - r.first) * lay.line
+	p, off := r.p, r.off
+	cs := i * lay.chunk
+	if r.direct(i, runEnd) {
+		// Chunk i is whole and not the last, so its line is full.
+		line := r.buf[at : at+lay.line]
+		if r.direct(i+1, runEnd) { // then i+1 is neither the last
+			next := r.buf[at+lay.line : at+2*lay.line]
+			dA := p[cs-off : cs+lay.chunk-off : cs+lay.chunk-off+aesBlock]
+			dB := p[cs+lay.chunk-off : cs+2*lay.chunk-off : cs+2*lay.chunk-off+aesBlock]
+			return r.c.openLines(wk.cd, i, line, next, dA, dB)
+		}
+		if err := r.c.openLine(wk.cd, i, line, false, p[cs-off:cs+lay.chunk-off:cs+lay.chunk-off+aesBlock]); err != nil {
+			return 0, err
+		}
+		return 1, nil
+	}
 	line, clen := r.buf[at:], r.chunkLen(i)
 	if i != r.lastIdx {
 		line = r.buf[at : at+lay.line]
 	}
-	cs := i * lay.chunk
 	lo, hi := max(r.off, cs), min(r.end, cs+clen)
-	p, off := r.p, r.off
-	// Open needs up to aesBlock bytes of room after the plaintext.
-	// A whole chunk is decrypted straight into p when that room is
-	// the start of the next chunk's part of p and the same
-	// goroutine fills that next.
-	if lo == cs && hi == cs+clen && i+1 < runEnd &&
-		min(r.end, hi+r.chunkLen(i+1))-hi >= aesBlock {
-		return r.c.openLine(wk.cd, i, line, i == r.lastIdx, p[lo-off:hi-off:hi-off+aesBlock])
-	}
 	sc := wk.scratch[:clen]
 	if err := r.c.openLine(wk.cd, i, line, i == r.lastIdx, sc); err != nil {
-		return err
+		return 0, err
 	}
 	copy(p[lo-off:hi-off], sc[lo-cs:hi-cs])
-	return nil
+	return 1, nil
 }
 
 // openLine verifies the backing line of chunk i and stores its plaintext
@@ -174,7 +188,51 @@ func (c *Content) openLine(cd *Codec, i int64, line []byte, last bool, dst []byt
 		}
 		tok = line[:len(line)-1]
 	}
-	out, ts, err := cd.Open(dst[:0], tok)
+	var o opened
+	o.out, o.ts, o.err = cd.Open(dst[:0], tok)
+	return c.checkOpened(i, o, last, dst)
+}
+
+// openLines is openLine of two full chunks i and i+1 that are not the
+// file's last, with their MACs computed together (Codec.openPair). dstA's
+// spare room may be the start of dstB. It returns what a chunkFn returns.
+func (c *Content) openLines(cd *Codec, i int64, lineA, lineB, dstA, dstB []byte) (int64, error) {
+	tokA, okA := c.fullToken(lineA)
+	tokB, okB := c.fullToken(lineB)
+	if !okA || !okB {
+		// A hole, or a line openLine will explain what is wrong with.
+		if err := c.openLine(cd, i, lineA, false, dstA); err != nil {
+			return 0, err
+		}
+		if err := c.openLine(cd, i+1, lineB, false, dstB); err != nil {
+			return 1, err
+		}
+		return 2, nil
+	}
+	a, b := cd.openPair(dstA[:0], dstB[:0], tokA, tokB)
+	if err := c.checkOpened(i, a, false, dstA); err != nil {
+		return 0, err
+	}
+	if err := c.checkOpened(i+1, b, false, dstB); err != nil {
+		return 1, err
+	}
+	return 2, nil
+}
+
+// fullToken returns the token of a full chunk's line that is not a hole
+// and ends in its newline.
+func (c *Content) fullToken(line []byte) ([]byte, bool) {
+	if int64(len(line)) != c.lay.line || line[0] == 0 || line[len(line)-1] != '\n' {
+		return nil, false
+	}
+	return line[:len(line)-1], true
+}
+
+// checkOpened checks what Open made of chunk i's token against the
+// layout: the length (dst's), the chunk index and the final mark.
+func (c *Content) checkOpened(i int64, o opened, last bool, dst []byte) error {
+	out, ts, err := o.out, o.ts, o.err
+	want := len(dst)
 	if err != nil {
 		return c.chunkErr(i, err, "token")
 	}

@@ -417,9 +417,9 @@ func (w *writePlan) sealSpan(sp span, hdr bool, out []byte) int64 {
 		return at
 	}
 	wc := *w
-	w.c.forChunks(w.fk, sp.lo, sp.hi, func(wk *chunkWorker, i, _ int64) error {
+	w.c.forChunks(w.fk, sp.lo, sp.hi, func(wk *chunkWorker, i, _ int64) (int64, error) {
 		wc.sealChunk(wk, lines, sp.lo, i)
-		return nil
+		return 1, nil
 	})
 	return at
 }

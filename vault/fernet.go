@@ -132,7 +132,48 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 	if err != nil {
 		return dst, 0, err
 	}
-	raw = raw[:n]
+	return c.decrypt(dst, raw[:n])
+}
+
+// opened is what Open returns, for one token of openPair.
+type opened struct {
+	out []byte
+	ts  uint64
+	err error
+}
+
+// openPair is Open of two tokens of the same length, tokA's plaintext
+// appended to dstA and then tokB's to dstB (so dstA's spare room may be
+// the start of dstB). Each result is exactly what Open would return. With
+// SHA-NI the two MACs are computed in one interleaved pass, which takes
+// little more time than one of them alone: a single MAC is a chain of
+// dependent rounds that leaves the SHA unit idle half of the time.
+func (c *Codec) openPair(dstA, dstB, tokA, tokB []byte) (a, b opened) {
+	if len(tokA) != len(tokB) || len(tokA)%4 != 0 || len(tokA) < TokenLen(0) {
+		a.out, a.ts, a.err = c.Open(dstA, tokA)
+		b.out, b.ts, b.err = c.Open(dstB, tokB)
+		return a, b
+	}
+	rl := len(tokA) / 4 * 3
+	raw := c.scratch(2 * rl)
+	rawA, rawB := raw[:rl:rl], raw[rl:]
+	na, nb, errA, errB := c.decodeVerifyPair(rawA, rawB, tokA, tokB)
+	a = opened{out: dstA, err: errA}
+	if errA == nil {
+		a.out, a.ts, a.err = c.decrypt(dstA, rawA[:na])
+	}
+	b = opened{out: dstB, err: errB}
+	if errB == nil {
+		b.out, b.ts, b.err = c.decrypt(dstB, rawB[:nb])
+	}
+	return a, b
+}
+
+// decrypt appends the plaintext of raw, a decoded token whose length,
+// version and MAC are verified, to dst and returns it with the token's
+// timestamp.
+func (c *Codec) decrypt(dst, raw []byte) ([]byte, uint64, error) {
+	n := len(raw)
 	ts := binary.BigEndian.Uint64(raw[1:9])
 	ct := raw[fernetHeader : n-fernetMACLen]
 	// Decrypt straight into dst's spare room; on bad padding that room is

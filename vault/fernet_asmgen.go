@@ -308,42 +308,95 @@ func sha256K() []uint32 {
 	return k
 }
 
+// shaRegs is where one SHA-256 stream lives: the state halves (ABEF,
+// CDGH), the first of four consecutive message-schedule registers, a
+// scratch register, where the state is saved before each block (two
+// registers, or two stack slots when both streams of sha256Blocks2SHANI
+// need every register) and the register holding the block's address.
+type shaRegs struct {
+	s1, s2       string
+	msg          int
+	tmp          string
+	save1, save2 string
+	base         string
+}
+
+// shaOne is the single stream of sha256BlocksSHANI and the stitched
+// loops: X0 the implicit operand of SHA256RNDS2, X8 the byte-swap mask.
+var shaOne = shaRegs{s1: "X1", s2: "X2", msg: 3, tmp: "X7", save1: "X9", save2: "X10", base: "BX"}
+
 // shaRounds is one 64-byte block at base(BX) through the SHA-NI rounds,
 // Intel's reference sequence: state in X1 (ABEF) and X2 (CDGH), message
 // schedule in X3-X6, X0 the implicit operand of SHA256RNDS2, X7 scratch,
 // X8 the byte-swap mask, X9/X10 the state saved before the block.
 func shaRounds(base int) []string {
-	out := []string{"VMOVDQA X1, X9", "VMOVDQA X2, X10"}
-	m := func(g int) string { return sprintf("X%d", 3+(g+4)%4) }
+	var out []string
+	for _, g := range shaGroups(shaOne, base) {
+		out = append(out, g...)
+	}
+	return out
+}
+
+// shaGroups is one block of stream r in 18 groups: the state save, the
+// 16 four-round groups (each uses X0 from its load to its last
+// SHA256RNDS2, so two streams may alternate only between groups) and
+// the final additions.
+func shaGroups(r shaRegs, base int) [][]string {
+	mov := func(src, dst string) string {
+		if strings.HasPrefix(dst, "X") {
+			return "VMOVDQA " + src + ", " + dst
+		}
+		return "VMOVDQU " + src + ", " + dst
+	}
+	add := func(save, dst string) string {
+		if strings.HasPrefix(save, "X") {
+			return "PADDD " + save + ", " + dst
+		}
+		return "VPADDD " + save + ", " + dst + ", " + dst
+	}
+	groups := [][]string{{mov(r.s1, r.save1), mov(r.s2, r.save2)}}
+	m := func(g int) string { return sprintf("X%d", r.msg+(g+4)%4) }
 	for g := range 16 {
+		var out []string
 		if g < 4 {
-			out = append(out, sprintf("VMOVDQU %d(BX), X0", base+16*g), "PSHUFB X8, X0", "VMOVDQA X0, "+m(g))
+			out = append(out, sprintf("VMOVDQU %d(%s), X0", base+16*g, r.base), "PSHUFB X8, X0", "VMOVDQA X0, "+m(g))
 		} else {
 			out = append(out, "VMOVDQA "+m(g)+", X0")
 		}
-		out = append(out, sprintf("VPADDD sha256K<>+%d(SB), X0, X0", 16*g), "SHA256RNDS2 X0, X1, X2")
+		out = append(out, sprintf("VPADDD sha256K<>+%d(SB), X0, X0", 16*g), "SHA256RNDS2 X0, "+r.s1+", "+r.s2)
 		if g >= 3 && g <= 14 {
-			out = append(out, "VMOVDQA "+m(g)+", X7", "PALIGNR $0x04, "+m(g-1)+", X7",
-				"PADDD X7, "+m(g+1), "SHA256MSG2 "+m(g)+", "+m(g+1))
+			out = append(out, "VMOVDQA "+m(g)+", "+r.tmp, "PALIGNR $0x04, "+m(g-1)+", "+r.tmp,
+				"PADDD "+r.tmp+", "+m(g+1), "SHA256MSG2 "+m(g)+", "+m(g+1))
 		}
-		out = append(out, "PSHUFD $0x0e, X0, X0", "SHA256RNDS2 X0, X2, X1")
+		out = append(out, "PSHUFD $0x0e, X0, X0", "SHA256RNDS2 X0, "+r.s2+", "+r.s1)
 		if g >= 1 && g <= 12 {
 			out = append(out, "SHA256MSG1 "+m(g)+", "+m(g-1))
 		}
+		groups = append(groups, out)
 	}
-	return append(out, "PADDD X9, X1", "PADDD X10, X2")
+	return append(groups, []string{add(r.save1, r.s1), add(r.save2, r.s2)})
 }
 
-// shaLoad reads h0..h7 at (reg) into the ABEF/CDGH layout.
+// shaLoad reads h0..h7 at (reg) into the ABEF/CDGH layout of shaOne.
 func shaLoad(reg string) []string {
-	return []string{"VMOVDQU (" + reg + "), X1", "VMOVDQU 16(" + reg + "), X2", "PSHUFD $0xb1, X1, X1", "PSHUFD $0x1b, X2, X2",
-		"VMOVDQA X1, X7", "PALIGNR $0x08, X2, X1", "PBLENDW $0xf0, X7, X2", "VMOVDQU sha256Flip<>(SB), X8"}
+	return append(shaLoadRegs(shaOne, reg), "VMOVDQU sha256Flip<>(SB), X8")
 }
 
-// shaStore writes the state back to (reg) as h0..h7.
-func shaStore(reg string) []string {
-	return []string{"PSHUFD $0x1b, X1, X1", "PSHUFD $0xb1, X2, X2", "VMOVDQA X1, X7", "PBLENDW $0xf0, X2, X1",
-		"PALIGNR $0x08, X7, X2", "VMOVDQU X1, (" + reg + ")", "VMOVDQU X2, 16(" + reg + ")"}
+// shaLoadRegs reads h0..h7 at (reg) into the ABEF/CDGH layout of r.
+func shaLoadRegs(r shaRegs, reg string) []string {
+	return []string{"VMOVDQU (" + reg + "), " + r.s1, "VMOVDQU 16(" + reg + "), " + r.s2,
+		"PSHUFD $0xb1, " + r.s1 + ", " + r.s1, "PSHUFD $0x1b, " + r.s2 + ", " + r.s2,
+		"VMOVDQA " + r.s1 + ", " + r.tmp, "PALIGNR $0x08, " + r.s2 + ", " + r.s1, "PBLENDW $0xf0, " + r.tmp + ", " + r.s2}
+}
+
+// shaStore writes the state of shaOne back to (reg) as h0..h7.
+func shaStore(reg string) []string { return shaStoreRegs(shaOne, reg) }
+
+// shaStoreRegs writes the state of r back to (reg) as h0..h7.
+func shaStoreRegs(r shaRegs, reg string) []string {
+	return []string{"PSHUFD $0x1b, " + r.s1 + ", " + r.s1, "PSHUFD $0xb1, " + r.s2 + ", " + r.s2,
+		"VMOVDQA " + r.s1 + ", " + r.tmp, "PBLENDW $0xf0, " + r.s2 + ", " + r.s1,
+		"PALIGNR $0x08, " + r.tmp + ", " + r.s2, "VMOVDQU " + r.s1 + ", (" + reg + ")", "VMOVDQU " + r.s2 + ", 16(" + reg + ")"}
 }
 
 // aesBlock CBC-encrypts the block at 16b(SI) to 16b(DI): chaining value
@@ -420,6 +473,33 @@ func macFile() []string {
 	f.ins("ADDQ $64, BX", "DECQ CX", "JNZ shaloop")
 	f.ins(shaStore("R8")...)
 	f.raw("shadone:")
+	f.ins("RET")
+
+	f.raw("",
+		"// func sha256Blocks2SHANI(sa, sb *[8]uint32, pa, pb *byte, n int)",
+		"// Compresses n 64-byte blocks at pa into sa and n at pb into sb. One",
+		"// stream is a chain of dependent SHA256RNDS2 that uses half of what the",
+		"// SHA unit can issue; alternating two independent streams four rounds at",
+		"// a time fills it. Stream A is in X1-X7, stream B in X9-X15, and their",
+		"// saved states on the stack, as the two need all sixteen registers.",
+		"TEXT ·sha256Blocks2SHANI(SB), NOSPLIT, $64-40")
+	f.ins("MOVQ sa+0(FP), R8", "MOVQ sb+8(FP), R9", "MOVQ pa+16(FP), BX", "MOVQ pb+24(FP), DX",
+		"MOVQ n+32(FP), CX", "TESTQ CX, CX", "JZ sha2done")
+	a := shaRegs{s1: "X1", s2: "X2", msg: 3, tmp: "X7", save1: "0(SP)", save2: "16(SP)", base: "BX"}
+	b := shaRegs{s1: "X9", s2: "X10", msg: 11, tmp: "X15", save1: "32(SP)", save2: "48(SP)", base: "DX"}
+	f.ins(shaLoadRegs(a, "R8")...)
+	f.ins(shaLoadRegs(b, "R9")...)
+	f.ins("VMOVDQU sha256Flip<>(SB), X8")
+	f.raw("sha2loop:")
+	ga, gb := shaGroups(a, 0), shaGroups(b, 0)
+	for i := range ga {
+		f.ins(ga[i]...)
+		f.ins(gb[i]...)
+	}
+	f.ins("ADDQ $64, BX", "ADDQ $64, DX", "DECQ CX", "JNZ sha2loop")
+	f.ins(shaStoreRegs(a, "R8")...)
+	f.ins(shaStoreRegs(b, "R9")...)
+	f.raw("sha2done:")
 	f.ins("RET")
 
 	f.raw("",

@@ -53,15 +53,25 @@ func (c *Codec) sealBodyStd(raw, plain []byte) {
 // Unlike encoding/base64, b64Decode rejects CR and LF along with every
 // other character outside the alphabet.
 func (c *Codec) decodeVerifyStd(raw, token []byte) (int, error) {
+	n, err := c.decodeCheck(raw, token)
+	if err != nil {
+		return 0, err
+	}
+	if !c.macVerify(raw[:n-fernetMACLen], raw[n-fernetMACLen:n]) {
+		return 0, errMACMismatch
+	}
+	return n, nil
+}
+
+// decodeCheck decodes token into raw and checks its base64, length and
+// version byte (not its MAC); it returns the decoded length.
+func (c *Codec) decodeCheck(raw, token []byte) (int, error) {
 	n, ok := b64Decode(raw, token, c.cpu.avx2)
 	if !ok {
 		return 0, errMalformedBase64
 	}
 	if err := checkRaw(raw[:n]); err != nil {
 		return 0, err
-	}
-	if !c.macVerify(raw[:n-fernetMACLen], raw[n-fernetMACLen:n]) {
-		return 0, errMACMismatch
 	}
 	return n, nil
 }

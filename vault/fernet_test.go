@@ -203,3 +203,23 @@ func benchChunk(b *testing.B, open bool) {
 
 func BenchmarkSeal4K(b *testing.B) { benchChunk(b, false) }
 func BenchmarkOpen4K(b *testing.B) { benchChunk(b, true) }
+
+func BenchmarkOpenPair4K(b *testing.B) {
+	k, err := NewFernetKey(bytes.Repeat([]byte{7}, 32))
+	if err != nil {
+		b.Fatal(err)
+	}
+	c := k.NewCodec()
+	pt := make([]byte, 4096)
+	tokA := c.Seal(nil, pt, 1, nil)
+	tokB := c.Seal(nil, pt, 2, nil)
+	dst := make([]byte, 2*4096+aesBlock)
+	b.SetBytes(2 * 4096)
+	b.ReportAllocs()
+	for b.Loop() {
+		a, o := c.openPair(dst[:0:4096+aesBlock], dst[4096:4096], tokA, tokB)
+		if a.err != nil || o.err != nil {
+			b.Fatal(a.err, o.err)
+		}
+	}
+}
