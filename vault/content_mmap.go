@@ -77,34 +77,6 @@ func (c *Content) mapped(end int64) []byte {
 	return m
 }
 
-// largeMapped returns the backing bytes [start, stop) of a large read in
-// place, in the mapping, or nil when the read is small or there is no
-// mapping; the caller holds the shared lock and stop is within the
-// backing size. Decrypting straight out of the page cache saves the
-// pread copy, a fifth of the daemon's CPU in a sequential read. The
-// range is asked for first (MADV_WILLNEED: read-ahead the device starts
-// at once, for all of it, while the first chunks decrypt), and when the
-// read continues the previous one, so is the same length after it, as
-// the kernel's read-ahead would have done for pread.
-func (c *Content) largeMapped(start, stop int64) []byte {
-	n := stop - start
-	if n <= coldWindow || c.fd.fd.Load() < 0 {
-		return nil
-	}
-	m := c.mapped(stop)
-	if m == nil {
-		return nil
-	}
-	ahead := int64(0)
-	if c.lastEnd.Swap(stop) == start {
-		ahead = n
-	}
-	lo := start &^ 4095
-	hi := min(stop+ahead, int64(len(m)))
-	unix.Madvise(m[lo:hi], unix.MADV_WILLNEED)
-	return m[start:stop]
-}
-
 // copyMapped copies len(p) backing bytes at off out of m. The bytes are
 // within the size the caller saw under the lock, so a fault means the
 // backing file was cut behind fernetfs's back, or the device failed:

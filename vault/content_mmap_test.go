@@ -1,7 +1,6 @@
 package vault
 
 import (
-	"bytes"
 	"errors"
 	"math/rand/v2"
 	"testing"
@@ -94,50 +93,4 @@ func TestContentMappedReadCold(t *testing.T) {
 	mustWrite(t, c, want, 0)
 	dropCached(t, f)
 	randomReads(t, c, want, r, 100)
-}
-
-// TestContentMappedLargeReads reads a cold file in large pieces, which
-// are decrypted straight out of the mapping (spread over goroutines),
-// interleaved with overwrites that the next read must see; then cuts the
-// backing file behind the Content's back: a large read over the cut is a
-// corruption error in whichever goroutine faults, not a crash.
-func TestContentMappedLargeReads(t *testing.T) {
-	v := newTestVault(t, CreateOptions{})
-	c, f := newFileContent(t, v)
-	r := rand.New(rand.NewPCG(24, 24))
-	want := randBytes(r, 3<<20+5)
-	mustWrite(t, c, want, 0)
-	dropCached(t, f)
-	read := func(off, n int64) {
-		t.Helper()
-		n = min(n, int64(len(want))-off)
-		buf := make([]byte, n)
-		if got, err := c.ReadAt(buf, off); int64(got) != n || (err != nil && off+n != int64(len(want))) {
-			t.Fatalf("ReadAt(%d bytes at %d) = %d, %v", n, off, got, err)
-		}
-		if !bytes.Equal(buf, want[off:off+n]) {
-			t.Fatalf("ReadAt(%d bytes at %d): wrong bytes", n, off)
-		}
-	}
-	for off := int64(0); off < int64(len(want)); off += 1 << 20 { // sequential, from 0
-		read(off, 1<<20)
-	}
-	if c.bm.cur.Load() == nil {
-		t.Skip("the backing file could not be mapped here; only pread was tested")
-	}
-	for range 20 {
-		want = randomOverwrite(t, c, want, r)
-		read(r.Int64N(int64(len(want))/2), 256<<10+r.Int64N(1<<20))
-	}
-	read(0, int64(len(want)))
-
-	if err := f.Truncate(1 << 20); err != nil {
-		t.Fatal(err)
-	}
-	for _, off := range []int64{0, 700 << 10, 2 << 20} {
-		_, err := c.ReadAt(make([]byte, 1<<20), off)
-		if !errors.Is(err, ErrCorrupt) {
-			t.Fatalf("1 MiB read at %d over a backing file cut behind the Content's back: %v, want ErrCorrupt", off, err)
-		}
-	}
 }

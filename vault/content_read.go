@@ -3,7 +3,6 @@ package vault
 import (
 	"fmt"
 	"io"
-	"runtime/debug"
 	"syscall"
 )
 
@@ -47,27 +46,19 @@ func (c *Content) ReadAt(p []byte, off int64) (int, error) {
 	if last != lastIdx {
 		stop = lay.lineOff(last + 1)
 	}
-	buf := c.largeMapped(start, stop)
-	mapped := buf != nil
-	if !mapped {
-		bp := c.getBuf(stop - start)
-		defer c.putBuf(bp)
-		buf = *bp
-		if err := c.readBacking(buf, start); err != nil {
-			return 0, err
-		}
+	bp := c.getBuf(stop - start)
+	defer c.putBuf(bp)
+	buf := *bp
+	if err := c.readBacking(buf, start); err != nil {
+		return 0, err
 	}
 	if first == 0 {
-		var hdr [fileHeaderLen]byte
-		if err := c.copyMapped(hdr[:], buf, 0); err != nil {
-			return 0, err
-		}
-		if fk, err = c.parseFileHeader(hdr[:], fk); err != nil {
+		if fk, err = c.parseFileHeader(buf[:fileHeaderLen], fk); err != nil {
 			return 0, err
 		}
 		buf = buf[fileHeaderLen:]
 	}
-	rp := readPlan{c: c, p: p, buf: buf, mapped: mapped, off: off, end: end, first: first, lastIdx: lastIdx, lastLen: lastLen}
+	rp := readPlan{c: c, p: p, buf: buf, off: off, end: end, first: first, lastIdx: lastIdx, lastLen: lastLen}
 	bad, err := rp.run(fk, last+1)
 	if err != nil {
 		return int(max(bad*lay.chunk-off, 0)), err
@@ -86,7 +77,6 @@ func (c *Content) ReadAt(p []byte, off int64) (int, error) {
 type readPlan struct {
 	c        *Content
 	p, buf   []byte // the destination; the lines from chunk first on
-	mapped   bool   // buf is in the backing file's mapping: see guardedChunk
 	off, end int64  // the plaintext range p covers
 	first    int64
 	lastIdx  int64 // the file's last chunk and its length
@@ -98,34 +88,10 @@ func (r *readPlan) run(fk *fileKey, hi int64) (int64, error) {
 	if serialChunks(hi - r.first) {
 		wk := r.c.worker(fk)
 		defer r.c.putWorker(fk, wk)
-		if r.mapped {
-			return runChunks(wk, r.first, hi, r.guardedChunk)
-		}
 		return runChunks(wk, r.first, hi, r.chunk)
 	}
 	rc := *r
-	if r.mapped {
-		return r.c.forChunks(fk, r.first, hi, rc.guardedChunk)
-	}
 	return r.c.forChunks(fk, r.first, hi, rc.chunk)
-}
-
-// guardedChunk is chunk for lines read straight from the mapping of the
-// backing file. The lines are within the size seen under the lock, so a
-// fault means the file was cut behind fernetfs's back or the device
-// failed: either becomes this chunk's error, never a crash.
-func (r *readPlan) guardedChunk(wk *chunkWorker, i, runEnd int64) (n int64, err error) {
-	prev := debug.SetPanicOnFault(true)
-	defer func() {
-		debug.SetPanicOnFault(prev)
-		if rec := recover(); rec != nil {
-			if _, fault := rec.(interface{ Addr() uintptr }); !fault {
-				panic(rec) // a bug, not the file: let the fs guard report it
-			}
-			n, err = 0, r.c.chunkErr(i, nil, "backing file unreadable (cut or failing behind fernetfs's back?)")
-		}
-	}()
-	return r.chunk(wk, i, runEnd)
 }
 
 // chunkLen is how many bytes chunk i holds.
