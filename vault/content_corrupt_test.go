@@ -305,3 +305,29 @@ func TestContentCorruptInPairedRead(t *testing.T) {
 		}
 	}
 }
+
+// Check opens full chunks in pairs too, and must still report every bad
+// chunk on its own: both of a pair, either one, and the last chunk.
+func TestContentCheckPairs(t *testing.T) {
+	v := fixedVault(4096)
+	const chunks = 13
+	data := randBytes(rand.New(rand.NewPCG(6, 6)), chunks*4096-9)
+	raw := memFile(t, v, data).bytes()
+	lay := newLayout(4096)
+	for _, bad := range [][]int64{{}, {0}, {1}, {3, 4}, {4, 5}, {2, 7, 8, 12}, {11, 12}} {
+		damaged := bytes.Clone(raw)
+		for _, i := range bad {
+			damaged[lay.lineOff(i)+100] ^= 1
+		}
+		var got []int64
+		err := corrupted(v, damaged).Check(func(i int64, err error) {
+			if !isCorrupt(err) || !strings.Contains(err.Error(), fmt.Sprintf("chunk %d", i)) {
+				t.Errorf("chunk %d reported with %v", i, err)
+			}
+			got = append(got, i)
+		})
+		if fmt.Sprint(got) != fmt.Sprint(bad) || (len(bad) > 0) != isCorrupt(err) {
+			t.Fatalf("damaged chunks %v: Check reported %v, %v", bad, got, err)
+		}
+	}
+}

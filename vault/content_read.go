@@ -129,7 +129,14 @@ func (r *readPlan) chunk(wk *chunkWorker, i, runEnd int64) (int64, error) {
 			next := r.buf[at+lay.line : at+2*lay.line]
 			dA := p[cs-off : cs+lay.chunk-off : cs+lay.chunk-off+aesBlock]
 			dB := p[cs+lay.chunk-off : cs+2*lay.chunk-off : cs+2*lay.chunk-off+aesBlock]
-			return r.c.openLines(wk.cd, i, line, next, dA, dB)
+			errA, errB := r.c.openLines(wk.cd, i, line, next, dA, dB)
+			if errA != nil {
+				return 0, errA
+			}
+			if errB != nil {
+				return 1, errB
+			}
+			return 2, nil
 		}
 		if err := r.c.openLine(wk.cd, i, line, false, p[cs-off:cs+lay.chunk-off:cs+lay.chunk-off+aesBlock]); err != nil {
 			return 0, err
@@ -194,29 +201,18 @@ func (c *Content) openLine(cd *Codec, i int64, line []byte, last bool, dst []byt
 }
 
 // openLines is openLine of two full chunks i and i+1 that are not the
-// file's last, with their MACs computed together (Codec.openPair). dstA's
-// spare room may be the start of dstB. It returns what a chunkFn returns.
-func (c *Content) openLines(cd *Codec, i int64, lineA, lineB, dstA, dstB []byte) (int64, error) {
+// file's last, with their MACs computed together (Codec.openPair), and
+// returns each chunk's error. dstA's spare room may be the start of dstB.
+func (c *Content) openLines(cd *Codec, i int64, lineA, lineB, dstA, dstB []byte) (errA, errB error) {
 	tokA, okA := c.fullToken(lineA)
 	tokB, okB := c.fullToken(lineB)
 	if !okA || !okB {
 		// A hole, or a line openLine will explain what is wrong with.
-		if err := c.openLine(cd, i, lineA, false, dstA); err != nil {
-			return 0, err
-		}
-		if err := c.openLine(cd, i+1, lineB, false, dstB); err != nil {
-			return 1, err
-		}
-		return 2, nil
+		errA = c.openLine(cd, i, lineA, false, dstA)
+		return errA, c.openLine(cd, i+1, lineB, false, dstB)
 	}
 	a, b := cd.openPair(dstA[:0], dstB[:0], tokA, tokB)
-	if err := c.checkOpened(i, a, false, dstA); err != nil {
-		return 0, err
-	}
-	if err := c.checkOpened(i+1, b, false, dstB); err != nil {
-		return 1, err
-	}
-	return 2, nil
+	return c.checkOpened(i, a, false, dstA), c.checkOpened(i+1, b, false, dstB)
 }
 
 // fullToken returns the token of a full chunk's line that is not a hole
