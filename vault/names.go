@@ -7,7 +7,6 @@ import (
 	"encoding/base64"
 	"fmt"
 	"hash"
-	"io"
 	"strings"
 	"sync"
 	"syscall"
@@ -121,11 +120,14 @@ func longNameFor(token []byte) string {
 // of a context (directory IV, or "xattr") and the name, so the same name
 // in the same place always has the same token and lookups need no
 // directory scan. One nameCodec serves many names (a whole listing)
-// without allocating per-name hash state; it is not safe for concurrent use.
+// without allocating per-name hash state or buffers (in, out and pt hold
+// a name's bytes, its token and an opened token's plaintext); it is not
+// safe for concurrent use.
 type nameCodec struct {
-	c   *Codec
-	mac hash.Hash
-	sum [sha256.Size]byte
+	c           *Codec
+	mac         hash.Hash
+	sum         [sha256.Size]byte
+	in, out, pt []byte
 }
 
 func (v *Vault) newNameCodec(k *FernetKey) *nameCodec {
@@ -147,7 +149,8 @@ func (v *Vault) nameCodecPool(k *FernetKey) *sync.Pool {
 }
 
 // getNameCodec returns a nameCodec for k, to give back with putNameCodec.
-// Results of its methods never alias its state, so they outlive the put.
+// The strings its methods return never alias its state, so they outlive
+// the put; the bytes seal returns do, until its next call.
 func (v *Vault) getNameCodec(k *FernetKey) *nameCodec {
 	if p := v.nameCodecPool(k); p != nil {
 		if n, ok := p.Get().(*nameCodec); ok {
@@ -164,15 +167,24 @@ func (v *Vault) putNameCodec(n *nameCodec) {
 }
 
 // iv is HMAC-SHA256(NameIVKey, context || name)[:16].
-func (n *nameCodec) iv(context []byte, name string) []byte {
+func (n *nameCodec) iv(context, name []byte) []byte {
 	n.mac.Reset()
 	n.mac.Write(context)
-	io.WriteString(n.mac, name)
+	n.mac.Write(name)
 	return n.mac.Sum(n.sum[:0])[:aesBlock]
 }
 
-func (n *nameCodec) seal(context []byte, name string) []byte {
-	return n.c.Seal(nil, []byte(name), 0, n.iv(context, name))
+// seal returns the token of name in context, in the codec's own buffer:
+// it is valid until the next call.
+func (n *nameCodec) seal(context, name []byte) []byte {
+	n.out = n.c.Seal(n.out[:0], name, 0, n.iv(context, name))
+	return n.out
+}
+
+// sealString is seal of a name given as a string.
+func (n *nameCodec) sealString(context []byte, name string) []byte {
+	n.in = append(n.in[:0], name...)
+	return n.seal(context, n.in)
 }
 
 // open decrypts token and accepts it only if sealing the result again in
@@ -180,21 +192,21 @@ func (n *nameCodec) seal(context []byte, name string) []byte {
 // rejects a foreign or random IV, a non-zero timestamp and any other
 // base64 spelling, so two backing names never alias one plaintext name.
 func (n *nameCodec) open(context []byte, token []byte) (string, error) {
-	plain, _, err := n.c.Open(nil, token)
+	plain, _, err := n.c.Open(n.pt[:0], token)
 	if err != nil {
 		return "", err
 	}
-	name := string(plain)
-	if !bytes.Equal(n.seal(context, name), token) {
+	n.pt = plain
+	if !bytes.Equal(n.seal(context, plain), token) {
 		return "", fmt.Errorf("not the canonical token of its name here (wrong directory, IV, timestamp or encoding)")
 	}
-	return name, nil
+	return string(plain), nil
 }
 
 // encryptName maps a checked plaintext name to its backing name, and the
 // long token to store in the sidecar when the backing name is a hash.
 func (n *nameCodec) encryptName(dirIV []byte, plain string) (string, string) {
-	tok := n.seal(dirIV, plain)
+	tok := n.sealString(dirIV, plain)
 	if len(tok) <= maxBackingNameLen {
 		return string(tok), ""
 	}
@@ -225,7 +237,8 @@ func (n *nameCodec) decryptName(dirIV []byte, backing string, readSidecar func(s
 		}
 		tok = side
 	} else {
-		tok = []byte(backing)
+		n.in = append(n.in[:0], backing...)
+		tok = n.in
 	}
 	name, err := n.open(dirIV, tok)
 	if err != nil {

@@ -40,7 +40,7 @@ func (v *Vault) EncryptXattrName(name string) (string, error) {
 		return "", fmt.Errorf("xattr name of %d bytes: %w", len(name), ErrXattrNameTooLong)
 	}
 	nc := v.getNameCodec(v.keys.XattrKey())
-	b := xattrPrefix + string(nc.seal(xattrContext, name))
+	b := xattrPrefix + string(nc.sealString(xattrContext, name))
 	v.putNameCodec(nc)
 	if len(b) > maxBackingNameLen {
 		return "", fmt.Errorf("xattr name of %d bytes: %w", len(name), ErrXattrNameTooLong)

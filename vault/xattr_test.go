@@ -69,8 +69,8 @@ func TestXattrNameErrors(t *testing.T) {
 	for _, b := range []string{
 		"user.k", "user.", good[:len(good)-1], strings.TrimRight(good, "="),
 		"user." + string(v.Keys().XattrKey().NewCodec().Seal(nil, []byte("user.k"), 0, nil)), // random IV
-		"user." + string(nc.seal(xattrContext, "trusted.k")),                                 // not user.*
-		"user." + string(nc.seal(xattrContext, "user.")),
+		"user." + string(nc.sealString(xattrContext, "trusted.k")),                           // not user.*
+		"user." + string(nc.sealString(xattrContext, "user.")),
 	} {
 		if _, err := v.DecryptXattrName(b); !errors.Is(err, ErrCorrupt) {
 			t.Errorf("DecryptXattrName(%q): %v", b, err)
