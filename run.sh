@@ -12,7 +12,7 @@ if ! command -v fusermount3 >/dev/null; then
   if [ "$(id -u)" = 0 ]; then apt-get install -y -qq fuse3 >/dev/null; else sudo apt-get install -y -qq fuse3 >/dev/null; fi
 fi
 export PATH=$PATH:/usr/local/go/bin
-go build -o bin/fernetfs ./cmd/fernetfs
+CGO_ENABLED=0 go build -o bin/fernetfs ./cmd/fernetfs # static: see README "Install"
 if [ ! -e "$backing/fernetfs.json" ]; then
   bin/fernetfs init "$backing"
 fi

@@ -167,7 +167,8 @@ build_fernetfs() {
 		return 1
 	fi
 	FERNETFS_BIN=$SCR/bin/fernetfs
-	if ! (cd "$REPO" && go build -o "$FERNETFS_BIN" ./cmd/fernetfs) >"$LOGDIR/fernetfs-build.log" 2>&1; then
+	# Built as the README installs it: static, without libc (CGO_ENABLED=0).
+	if ! (cd "$REPO" && CGO_ENABLED=0 go build -o "$FERNETFS_BIN" ./cmd/fernetfs) >"$LOGDIR/fernetfs-build.log" 2>&1; then
 		SKIP_REASON[fernetfs]="go build ./cmd/fernetfs failed: $(head -c 300 "$LOGDIR/fernetfs-build.log" | tr '\n' ' ')"
 		FERNETFS_BIN=
 		return 1
