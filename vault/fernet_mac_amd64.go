@@ -116,16 +116,14 @@ func (c *Codec) decodeVerify(raw, token []byte) (int, error) {
 	return n, nil
 }
 
-// pairMinLen is the shortest token decodeVerifyPair hashes as a pair:
-// below a few blocks, the separate decoding pass costs more than the
-// interleaving saves (the single path hides decoding under the MAC).
-const pairMinLen = 1024
-
 // decodeVerifyPair is decodeVerify of two tokens of the same length. With
 // SHA-NI both are decoded first and their MACs then computed together by
-// sha256Blocks2SHANI; the results are those of decodeVerify.
+// sha256Blocks2SHANI; the results are those of decodeVerify. The separate
+// decoding pass costs less than the interleaving saves at every size
+// measured: two 256-byte plaintexts open in 0.88 µs instead of 1.16, two
+// 4 KiB ones in 5.75 µs instead of 7.6.
 func (c *Codec) decodeVerifyPair(rawA, rawB, tokA, tokB []byte) (na, nb int, errA, errB error) {
-	if !c.cpu.shani || len(tokA) < pairMinLen {
+	if !c.cpu.shani {
 		na, errA = c.decodeVerify(rawA, tokA)
 		nb, errB = c.decodeVerify(rawB, tokB)
 		return na, nb, errA, errB
