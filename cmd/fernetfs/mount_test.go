@@ -77,12 +77,14 @@ func cmdMounted(ts *testscript.TestScript, neg bool, args []string) {
 }
 
 // waitFor polls until DIR's mount state is want, for up to 20 seconds
-// (a deadline for a hang, not a speed assertion).
+// (a deadline for a hang, not a speed assertion). It polls every
+// millisecond so that a script's next step (a signal, say) lands right
+// after the mount appears, while the server may still be starting.
 func waitFor(ts *testscript.TestScript, args []string, want bool) {
 	if len(args) != 1 {
 		ts.Fatalf("usage: waitmounted|waitunmounted DIR")
 	}
-	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+	for deadline := time.Now().Add(20 * time.Second); time.Now().Before(deadline); time.Sleep(time.Millisecond) {
 		if isFernetfsMount(ts, args[0]) == want {
 			return
 		}
