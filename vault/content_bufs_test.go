@@ -74,9 +74,11 @@ func TestBufPoolsLargeReleasedWhenIdle(t *testing.T) {
 	if p.kept[large].Load() == nil || p.kept[other].Load() == nil {
 		t.Fatal("large buffers given back were not kept")
 	}
-	// Asking for large buffers of one class keeps those of every class.
-	for range 3 {
-		time.Sleep(keptIdle / 2)
+	// Asking for large buffers of one class keeps those of every class,
+	// for longer than keptIdle in all. The requests come every quarter of
+	// keptIdle so that a loaded machine oversleeping does not release them.
+	for range 6 {
+		time.Sleep(keptIdle / 4)
 		p.put(p.get(1 << 20))
 	}
 	if p.kept[large].Load() == nil || p.kept[other].Load() == nil {
