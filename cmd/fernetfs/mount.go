@@ -155,10 +155,8 @@ func (mf *mountFlags) options(v *vault.Vault, logger *log.Logger) fs.Options {
 // unmount, --idle, or a signal).
 func serveForeground(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 	logger := log.New(e.stderr, "fernetfs: ", 0)
-	sigs := catchStopSignals()
-	srv, err := fs.Mount(v, mnt, mf.options(v, logger))
+	srv, sigs, err := mountCatchingSignals(v, mnt, mf.options(v, logger))
 	if err != nil {
-		signal.Stop(sigs)
 		return err
 	}
 	fmt.Fprintf(e.stderr, "fernetfs: mounted %s at %s (stop with Ctrl-C or 'fernetfs unmount %s')\n", v.Dir(), mnt, mnt)
@@ -166,22 +164,28 @@ func serveForeground(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 	return nil
 }
 
-// catchStopSignals starts catching SIGINT and SIGTERM before the mount
-// exists. The mount appears before fs.Mount returns (go-fuse still
-// completes INIT and opens a probe file on it), and a signal there with
-// the default action would kill the process holding a file open on its
-// own mount: the kernel then waits forever for the dying server to answer
-// that file's FLUSH. Caught, the signal unmounts as soon as serve runs.
-func catchStopSignals() chan os.Signal {
+// mountCatchingSignals mounts with SIGINT and SIGTERM already caught on
+// the returned channel, for serve. The mount appears before fs.Mount
+// returns (go-fuse still completes INIT and opens a probe file on it), and
+// a signal there with the default action would kill the process holding a
+// file open on its own mount: the kernel then waits forever for the dying
+// server to answer that file's FLUSH. Caught, the signal unmounts as soon
+// as serve runs.
+func mountCatchingSignals(v *vault.Vault, mnt string, opts fs.Options) (*fuse.Server, chan os.Signal, error) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	return sigs
+	srv, err := fs.Mount(v, mnt, opts)
+	if err != nil {
+		signal.Stop(sigs)
+		return nil, nil, err
+	}
+	return srv, sigs, nil
 }
 
 // serve waits for the mount to end. SIGINT and SIGTERM (caught on sigs)
 // unmount it; if files are still in use the mount is detached lazily, so
-// the process still ends once they are closed. Afterwards the backing filesystem is
-// synced, so a clean stop leaves everything on disk.
+// the process still ends once they are closed. Afterwards the backing
+// filesystem is synced, so a clean stop leaves everything on disk.
 func serve(srv *fuse.Server, sigs chan os.Signal, v *vault.Vault, mnt string, logger *log.Logger) {
 	defer signal.Stop(sigs)
 	defer startProfiles(logger)()
@@ -359,10 +363,8 @@ func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
 		return report(err)
 	}
 	logger := daemonLogger()
-	sigs := catchStopSignals()
-	srv, err := fs.Mount(v, mnt, mf.options(v, logger))
+	srv, sigs, err := mountCatchingSignals(v, mnt, mf.options(v, logger))
 	if err != nil {
-		signal.Stop(sigs)
 		return report(err)
 	}
 	fmt.Fprintln(ready, "ready")
