@@ -22,8 +22,22 @@ type WalkEntry struct {
 	// Path is the plaintext path, slash-separated, "" for the root. For an
 	// entry whose name does not decode it is the path of its directory.
 	Path string
-	// BackingPath is the entry's path in the backing directory.
+	// BackingPath is the entry's path in the backing directory, for
+	// messages only: it may exceed PATH_MAX, so nothing opens it. Reach
+	// the entry through Parent and Backing instead.
 	BackingPath string
+	// Depth is 0 for the root, 1 for its entries, and so on. An entry
+	// reporting that a directory could not be listed has the depth of
+	// that directory's entries.
+	Depth int
+	// Parent is the open directory holding the entry (nil for the root),
+	// and Backing the entry's name in it. Both are valid only while fn
+	// runs.
+	Parent  *Dir
+	Backing string
+	// Dir is the opened directory itself for a directory entry (and the
+	// root), valid only while fn runs; nil otherwise.
+	Dir *Dir
 	// Info is the backing entry's lstat (so Size is the ciphertext size;
 	// Name is the plaintext name; Sys is *syscall.Stat_t as with os.Lstat).
 	// It is nil if the entry could not be stat'ed.
@@ -49,9 +63,9 @@ func (v *Vault) Walk(fn func(e WalkEntry) error) error {
 	if err := unix.Fstat(root.fd, &st); err != nil {
 		return &os.PathError{Op: "fstat", Path: v.dir, Err: err}
 	}
-	err = fn(WalkEntry{Path: "", BackingPath: v.dir, Info: newWalkInfo(".", &st)})
+	err = fn(WalkEntry{Path: "", BackingPath: v.dir, Info: newWalkInfo(".", &st), Dir: root})
 	if err == nil {
-		err = v.walkDir(root, "", v.dir, fn)
+		err = v.walkDir(root, "", v.dir, 1, fn)
 	}
 	if err == fs.SkipDir || err == fs.SkipAll {
 		return nil
@@ -59,16 +73,22 @@ func (v *Vault) Walk(fn func(e WalkEntry) error) error {
 	return err
 }
 
-func (v *Vault) walkDir(d *Dir, dirPath, dirBacking string, fn func(WalkEntry) error) error {
+func (v *Vault) walkDir(d *Dir, dirPath, dirBacking string, depth int, fn func(WalkEntry) error) error {
 	ents, err := d.List()
 	if err != nil {
-		return skipDirOK(fn(WalkEntry{Path: dirPath, BackingPath: dirBacking, Err: err}))
+		return skipDirOK(fn(WalkEntry{Path: dirPath, BackingPath: dirBacking, Depth: depth, Err: err}))
 	}
 	slices.SortFunc(ents, func(a, b DirEntry) int {
 		return cmp.Or(cmp.Compare(a.Name, b.Name), cmp.Compare(a.Backing, b.Backing))
 	})
 	for _, e := range ents {
-		we := WalkEntry{Path: path.Join(dirPath, e.Name), BackingPath: filepath.Join(dirBacking, e.Backing)}
+		we := WalkEntry{
+			Path:        path.Join(dirPath, e.Name),
+			BackingPath: filepath.Join(dirBacking, e.Backing),
+			Depth:       depth,
+			Parent:      d,
+			Backing:     e.Backing,
+		}
 		name := e.Name
 		if e.Err != nil {
 			we.Path, we.Err, name = dirPath, e.Err, e.Backing
@@ -86,6 +106,7 @@ func (v *Vault) walkDir(d *Dir, dirPath, dirBacking string, fn func(WalkEntry) e
 			if sub, err = d.openBacking(e.Backing); err != nil {
 				we.Err = err
 			}
+			we.Dir = sub
 		}
 		err := fn(we)
 		if sub == nil {
@@ -98,7 +119,7 @@ func (v *Vault) walkDir(d *Dir, dirPath, dirBacking string, fn func(WalkEntry) e
 			continue
 		}
 		if err == nil {
-			err = v.walkDir(sub, we.Path, we.BackingPath, fn)
+			err = v.walkDir(sub, we.Path, we.BackingPath, depth+1, fn)
 		}
 		sub.Close()
 		if err != nil && err != fs.SkipDir {
@@ -116,53 +137,69 @@ func skipDirOK(err error) error {
 	return err
 }
 
-// ResolvePath translates a plaintext path ("a/b/c", relative to the vault
-// root) into its backing path, checking that every component exists, for
-// commands like `cat` that start from a path rather than a mount.
+// Lookup finds a plaintext path ("a/b/c", relative to the vault root)
+// the way the mount would, one openat per component relative to the
+// previous directory's descriptor (never following a symlink), so a path
+// of any depth works and nothing outside the vault can be reached. It
+// returns the open parent directory (the caller closes it) and the
+// entry's backing name in it, after checking that the entry exists. The
+// root itself is returned as (root, ".").
 // A missing component gives an error wrapping fs.ErrNotExist.
-func (v *Vault) ResolvePath(plainPath string) (backingPath string, err error) {
+func (v *Vault) Lookup(plainPath string) (parent *Dir, backing string, err error) {
 	var parts []string
 	for _, p := range strings.Split(plainPath, "/") {
 		if p != "" && p != "." {
 			parts = append(parts, p)
 		}
 	}
-	if len(parts) == 0 {
-		return v.dir, nil
-	}
 	d, err := v.OpenRoot()
+	if err != nil {
+		return nil, "", err
+	}
+	if len(parts) == 0 {
+		return d, ".", nil
+	}
+	last := len(parts) - 1
+	for i, p := range parts {
+		where := "/" + strings.Join(parts[:i+1], "/")
+		b, err := d.BackingName(p)
+		if err == nil && i == last {
+			var st unix.Stat_t
+			if err = unix.Fstatat(d.fd, b, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+				return d, b, nil
+			}
+		}
+		var sub *Dir
+		if err == nil {
+			if sub, err = d.openBacking(b); err != nil {
+				var pe *os.PathError
+				if errors.As(err, &pe) {
+					err = pe.Err // the backing path says nothing useful here
+				}
+			}
+		}
+		d.Close()
+		if err != nil {
+			return nil, "", fmt.Errorf("%q: %w", where, err)
+		}
+		d = sub
+	}
+	return d, ".", nil // not reached: the last part returns above
+}
+
+// ResolvePath is Lookup giving the entry's full backing path, for tests
+// and messages: a path deeper than PATH_MAX cannot be opened by its
+// string, so tools reach entries through Lookup instead.
+func (v *Vault) ResolvePath(plainPath string) (backingPath string, err error) {
+	d, b, err := v.Lookup(plainPath)
 	if err != nil {
 		return "", err
 	}
-	defer func() { d.Close() }()
-	backing := make([]string, 0, len(parts)+1)
-	backing = append(backing, v.dir)
-	for i, p := range parts {
-		where := strings.Join(parts[:i+1], "/")
-		b, err := d.BackingName(p)
-		if err != nil {
-			return "", fmt.Errorf("%s: %w", where, err)
-		}
-		backing = append(backing, b)
-		if i == len(parts)-1 {
-			var st unix.Stat_t
-			if err := unix.Fstatat(d.fd, b, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-				return "", fmt.Errorf("%s: %w", where, err)
-			}
-			break
-		}
-		sub, err := d.openBacking(b)
-		if err != nil {
-			var pe *os.PathError
-			if errors.As(err, &pe) {
-				err = pe.Err // the backing path says nothing useful here
-			}
-			return "", fmt.Errorf("%s: %w", where, err)
-		}
-		d.Close()
-		d = sub
+	defer d.Close()
+	if b == "." {
+		return v.dir, nil
 	}
-	return filepath.Join(backing...), nil
+	return filepath.Join(d.path, b), nil
 }
 
 // walkInfo is an os.FileInfo built from an *at stat, since the os package

@@ -4,10 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
-	"path"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/fernetfs/fernetfs/vault"
 )
@@ -44,12 +40,16 @@ func runCat(e *env, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	name := displayPath(path.Clean("/" + pos[1]))
-	backing, err := v.ResolvePath(pos[1])
+	name := displayPath(pos[1])
+	dir, backing, err := v.Lookup(pos[1])
 	if err != nil {
 		return err
 	}
-	content, file, err := openContent(v, backing, name)
+	defer dir.Close()
+	if backing == "." {
+		return fmt.Errorf("%s is a directory, %w", name, vault.ErrNotRegular)
+	}
+	content, file, err := dir.OpenContent(backing, name)
 	if err != nil {
 		return err
 	}
@@ -57,51 +57,6 @@ func runCat(e *env, c *command, args []string) error {
 	defer content.Close()
 	_, err = copyContent(e.stdout, content, make([]byte, copyBufSize), nil)
 	return err
-}
-
-// displayPath is how a plaintext path appears in messages: absolute within
-// the vault, "/" for the root.
-func displayPath(p string) string {
-	return path.Join("/", p)
-}
-
-// openContent opens the backing file of a regular plaintext file for
-// reading. It refuses anything else with a message naming what it is.
-func openContent(v *vault.Vault, backing, name string) (*vault.Content, *os.File, error) {
-	fd, err := unix.Open(backing, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NONBLOCK, 0)
-	if errors.Is(err, unix.ELOOP) {
-		target := "?"
-		if tok, err := os.Readlink(backing); err == nil {
-			if t, err := v.DecryptSymlink(tok); err == nil {
-				target = t
-			}
-		}
-		return nil, nil, fmt.Errorf("%s is a symlink to %s", name, target)
-	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
-		what := "not a regular file"
-		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
-			what = "a directory"
-		}
-		return nil, nil, fmt.Errorf("%s is %s", name, what)
-	}
-	// O_NONBLOCK only kept a fifo from blocking the open; a regular file
-	// gets ordinary blocking I/O.
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	f := os.NewFile(uintptr(fd), backing)
-	return v.OpenContent(f, name), f, nil
 }
 
 // copyContent writes the whole plaintext of c to w in buf-sized reads,

@@ -3,7 +3,6 @@ package main
 import (
 	"fmt"
 	"io/fs"
-	"os"
 	"strings"
 
 	"github.com/fernetfs/fernetfs/vault"
@@ -16,8 +15,8 @@ func fsckCommand() *command {
 		summary:  "verify every file, name and symlink of a vault",
 		help: `
 Unlock the vault and check all of it without mounting: every directory's
-IV, every name, every symlink target and every chunk of every file (MAC,
-position, file end). Each problem is printed with the plaintext path where
+IV, every name, every symlink target, every chunk of every file (MAC,
+position, file end) and every extended attribute's name and value. Each problem is printed with the plaintext path where
 it is known (the backing path otherwise), then a summary line. Exit status
 5 if any problem was found, 0 if the vault is sound.`,
 		run: runFsck,
@@ -53,7 +52,7 @@ func runFsck(e *env, c *command, args []string) error {
 		if !strings.Contains(msg, where) {
 			msg = where + ": " + msg
 		}
-		fmt.Fprintln(e.stdout, msg)
+		fmt.Fprintln(e.stdout, escapeControl(strings.Join(strings.Fields(msg), " ")))
 	}
 	err = v.Walk(func(w vault.WalkEntry) error {
 		name := displayPath(w.Path)
@@ -66,16 +65,17 @@ func runFsck(e *env, c *command, args []string) error {
 		switch mode := w.Info.Mode(); {
 		case mode.IsDir():
 			st.dirs++
+			fsckXattrs(v, w.Dir.Fd(), name, problem)
 		case mode.IsRegular():
 			st.files++
 			before := st.bytes
-			if err := fsckFile(v, w.BackingPath, name, &st, problem); err != nil {
+			if err := fsckFile(v, w, name, &st, problem); err != nil {
 				problem(name, err)
 			}
 			prog.add(1, st.bytes-before)
 		case mode&fs.ModeSymlink != 0:
 			st.symlinks++
-			if err := fsckSymlink(v, w.BackingPath); err != nil {
+			if _, err := w.Parent.ReadSymlink(w.Backing); err != nil {
 				problem(name, err)
 			}
 		default:
@@ -98,16 +98,17 @@ func runFsck(e *env, c *command, args []string) error {
 		plural(st.problems, "problem", "problems"), v.Dir())
 }
 
-// fsckFile checks every chunk of one file, reporting each bad chunk. The
-// returned error is for a failure to check at all (open, I/O); chunk
-// problems were already reported.
-func fsckFile(v *vault.Vault, backing, name string, st *fsckStats, problem func(string, error)) error {
-	c, f, err := openContent(v, backing, name)
+// fsckFile checks every chunk and every xattr of one file, reporting
+// each bad one. The returned error is for a failure to check at all
+// (open, I/O); chunk problems were already reported.
+func fsckFile(v *vault.Vault, w vault.WalkEntry, name string, st *fsckStats, problem func(string, error)) error {
+	c, f, err := w.Parent.OpenContent(w.Backing, name)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
 	defer c.Close()
+	fsckXattrs(v, int(f.Fd()), name, problem)
 	size, err := c.Size()
 	if err == nil {
 		st.bytes += size
@@ -123,14 +124,19 @@ func fsckFile(v *vault.Vault, backing, name string, st *fsckStats, problem func(
 	return nil
 }
 
-// fsckSymlink decrypts one symlink target.
-func fsckSymlink(v *vault.Vault, backing string) error {
-	tok, err := os.Readlink(backing)
+// fsckXattrs decrypts every user.* attribute name and value of the file
+// or directory open as fd, reporting each one that fails.
+func fsckXattrs(v *vault.Vault, fd int, name string, problem func(string, error)) {
+	xs, err := v.ReadXattrs(fd)
 	if err != nil {
-		return err
+		problem(name, err)
+		return
 	}
-	_, err = v.DecryptSymlink(tok)
-	return err
+	for _, x := range xs {
+		if x.Err != nil {
+			problem(name, fmt.Errorf("%s: xattr: %w", name, x.Err))
+		}
+	}
 }
 
 func plural(n int64, one, many string) string {

@@ -142,7 +142,7 @@ func fail(e *env, err error) int {
 	if err == nil || errors.Is(err, errHelp) {
 		return exitOK
 	}
-	msg := strings.Join(strings.Fields(err.Error()), " ")
+	msg := escapeControl(strings.Join(strings.Fields(err.Error()), " "))
 	fmt.Fprintf(e.stderr, "fernetfs: %s\n", msg)
 	return exitCode(err)
 }
