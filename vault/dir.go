@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 
 	"golang.org/x/sys/unix"
 )
@@ -87,7 +88,8 @@ func (d *Dir) Close() error {
 }
 
 func (d *Dir) pathErr(op, name string, err error) error {
-	return &os.PathError{Op: op, Path: filepath.Join(d.path, name), Err: err}
+	// Quoted: in plaintext-name vaults the path holds names from the vault.
+	return &os.PathError{Op: op, Path: strconv.Quote(filepath.Join(d.path, name)), Err: err}
 }
 
 // BackingName translates a plaintext name in this directory without
@@ -278,7 +280,7 @@ func (d *Dir) List() ([]DirEntry, error) {
 				e.Name = name
 			}
 			if e.Err != nil {
-				e.Err = fmt.Errorf("%s: %w", d.path, e.Err)
+				e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
 			}
 			out = append(out, e)
 		}

@@ -9,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -96,7 +97,7 @@ func (v *Vault) walkDir(d *Dir, dirPath, dirBacking string, depth int, fn func(W
 		var st unix.Stat_t
 		if err := unix.Fstatat(d.fd, e.Backing, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			if we.Err == nil {
-				we.Err = &os.PathError{Op: "lstat", Path: we.BackingPath, Err: err}
+				we.Err = &os.PathError{Op: "lstat", Path: strconv.Quote(we.BackingPath), Err: err}
 			}
 		} else {
 			we.Info = newWalkInfo(name, &st)
