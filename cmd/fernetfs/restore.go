@@ -200,10 +200,7 @@ func (r *restorer) dir(w vault.WalkEntry, name string, parent int, base string) 
 // out; a returned error is a failure to write OUTDIR.
 func (r *restorer) file(w vault.WalkEntry, name string, parent int, base string, st *syscall.Stat_t) error {
 	if l := r.links[st.Ino]; l != nil {
-		// linkat through /proc links the very inode restored first, wherever
-		// its directory is now.
-		err := unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(int(l.f.Fd())), parent, base, unix.AT_SYMLINK_FOLLOW)
-		if err != nil {
+		if err := linkFd(int(l.f.Fd()), parent, base); err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
 		if l.left--; l.left == 0 {
@@ -253,6 +250,20 @@ func (r *restorer) file(w vault.WalkEntry, name string, parent int, base string,
 	r.restored++
 	r.prog.add(1, 0)
 	return nil
+}
+
+// linkFd makes parent/base a hard link to the file open as fd: the very
+// inode restored first, wherever its directory is now. linkat through
+// /proc/self/fd works for any user; without /proc, AT_EMPTY_PATH does
+// for root.
+func linkFd(fd, parent int, base string) error {
+	err := retry(func() error {
+		return unix.Linkat(unix.AT_FDCWD, "/proc/self/fd/"+strconv.Itoa(fd), parent, base, unix.AT_SYMLINK_FOLLOW)
+	})
+	if err == unix.ENOENT {
+		err = retry(func() error { return unix.Linkat(fd, "", parent, base, unix.AT_EMPTY_PATH) })
+	}
+	return err
 }
 
 // copySparse copies c's plaintext into out, skipping the holes the vault
