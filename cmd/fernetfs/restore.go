@@ -318,7 +318,9 @@ func (r *restorer) copyXattrs(name string, from, to int) {
 	for _, x := range xs {
 		if x.Err == nil {
 			x.Err = retry(func() error { return unix.Fsetxattr(to, x.Name, x.Value, 0) })
-			if x.Err != nil {
+			if errors.Is(x.Err, unix.EOPNOTSUPP) {
+				x.Err = fmt.Errorf("%q: %w (OUTDIR's filesystem has no user xattrs; --no-xattrs leaves them out)", x.Name, x.Err)
+			} else if x.Err != nil {
 				x.Err = fmt.Errorf("%q: %w", x.Name, x.Err)
 			}
 		}
