@@ -10,19 +10,26 @@ import (
 )
 
 // TestDecryptSymlinkRace: while decrypt restores a tree, an attacker
-// swaps every restored entry it sees for a symlink to a victim file
-// outside OUTDIR, as a user who can write into OUTDIR could. (The test
-// runs as root and OUTDIR is decrypt's own, so the attacker here is the
-// test itself; the race is the same.) Whatever decrypt does with the
-// swapped entries, the victim's mode, owner, mtime and content must
-// never change. The vault's empty directories come first in the walk,
-// so their deferred attributes are set long after the attacker had its
-// chance, and its files after them, each swapped right after creation.
+// swaps every restored entry it sees for a symlink to a victim outside
+// OUTDIR (a file for a file, a directory for a directory), as a user who
+// can write into OUTDIR could. (The test runs as root and OUTDIR is
+// decrypt's own, so the attacker here is the test itself; the race is
+// the same.) Whatever decrypt does with the swapped entries, the victim
+// file's mode, owner, mtime and content must never change, and nothing
+// may appear in the victim directory. The vault's empty directories come
+// first in the walk, so their deferred attributes are set long after the
+// attacker had its chance; then directories with files, then files, each
+// swapped right after creation.
 func TestDecryptSymlinkRace(t *testing.T) {
 	backing, _ := newTestVault(t)
 	for i := range 6 {
 		mustCLI(t, "", "fernetfs-put", "--mkdir", "--mode", "0777", "--mtime", "2001-01-01T00:00:00Z",
 			backing, fmt.Sprintf("a%02d", i))
+	}
+	for i := range 4 {
+		for j := range 4 {
+			mustCLI(t, "data\n", "fernetfs-put", backing, fmt.Sprintf("b%02d/g%02d", i, j))
+		}
 	}
 	for i := range 24 {
 		mustCLI(t, strings.Repeat("x", 5000), "fernetfs-put", "--mode", "0666", "--mtime", "2001-01-01T00:00:00Z",
@@ -42,13 +49,14 @@ func TestDecryptSymlinkRace(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := statNoFollow(t, victim)
+	victimDir := t.TempDir()
 
 	swaps := 0
 	for round := range 50 {
 		out := filepath.Join(t.TempDir(), "out")
 		stop := make(chan struct{})
 		done := make(chan int)
-		go func() { done <- swapForSymlinks(out, victim, stop) }()
+		go func() { done <- swapForSymlinks(out, victim, victimDir, stop) }()
 		r := runCLI(t, "", "decrypt", backing, out)
 		close(stop)
 		swaps += <-done
@@ -63,6 +71,9 @@ func TestDecryptSymlinkRace(t *testing.T) {
 		if b, err := os.ReadFile(victim); err != nil || string(b) != secret {
 			t.Fatalf("round %d: victim content %q, %v", round, b, err)
 		}
+		if ents, err := os.ReadDir(victimDir); err != nil || len(ents) > 0 {
+			t.Fatalf("round %d: decrypt wrote into the victim directory: %v %v", round, ents, err)
+		}
 	}
 	if swaps == 0 {
 		t.Fatal("the attacker never swapped an entry: the test did not exercise the race")
@@ -71,9 +82,10 @@ func TestDecryptSymlinkRace(t *testing.T) {
 }
 
 // swapForSymlinks renames every entry that appears in out aside and puts
-// a symlink to victim in its place, until stop is closed. It returns the
-// number of entries swapped.
-func swapForSymlinks(out, victim string, stop <-chan struct{}) int {
+// a symlink in its place, to victimDir for a directory and to victim
+// otherwise, until stop is closed. It returns the number of entries
+// swapped.
+func swapForSymlinks(out, victim, victimDir string, stop <-chan struct{}) int {
 	n := 0
 	for {
 		select {
@@ -90,7 +102,11 @@ func swapForSymlinks(out, victim string, stop <-chan struct{}) int {
 				continue
 			}
 			p := filepath.Join(out, e.Name())
-			if os.Rename(p, filepath.Join(out, ".moved-"+e.Name())) == nil && os.Symlink(victim, p) == nil {
+			target := victim
+			if e.IsDir() {
+				target = victimDir
+			}
+			if os.Rename(p, filepath.Join(out, ".moved-"+e.Name())) == nil && os.Symlink(target, p) == nil {
 				n++
 			}
 		}
