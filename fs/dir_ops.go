@@ -169,8 +169,9 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	return n.newChild(ctx, d, name, backing, &st, out), 0
 }
 
-// Unlink removes the backing entry and its long-name sidecar. Open
-// handles keep working on their fd.
+// Unlink removes the backing entry and its long-name sidecar, and the
+// sidecar of a long symlink target with its last link. Open handles keep
+// working on their fd.
 func (n *node) Unlink(ctx context.Context, name string) (errno syscall.Errno) {
 	defer n.r.guard("unlink", &errno)
 	if n.r.readOnly {
@@ -185,9 +186,12 @@ func (n *node) Unlink(ctx context.Context, name string) (errno syscall.Errno) {
 	if err != nil {
 		return syscall.ENOENT
 	}
+	ll := n.watchLongLink(d, name, backing)
 	if err := unix.Unlinkat(d.Fd(), backing, 0); err != nil {
+		ll.done(n.r)
 		return n.r.errno(n, "unlink", err)
 	}
+	ll.done(n.r)
 	n.forgetName(d, backing)
 	return 0
 }
@@ -227,7 +231,7 @@ func (n *node) Rmdir(ctx context.Context, name string) (errno syscall.Errno) {
 	return 0
 }
 
-// Symlink stores the target encrypted.
+// Symlink stores the target encrypted (a long one in a sidecar).
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
 	defer n.r.guard("symlink", &errno)
 	d, backing, errno := n.prepare(name)
@@ -235,12 +239,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 		return nil, errno
 	}
 	defer n.releaseDir()
-	tok, err := n.r.v.EncryptSymlink(target)
-	if err != nil {
-		n.undoPrepare(d, backing)
-		return nil, n.r.errno(n, "symlink", err)
-	}
-	if err := unix.Symlinkat(tok, d.Fd(), backing); err != nil {
+	if err := n.r.v.Symlinkat(target, d.Fd(), backing); err != nil {
 		n.undoPrepare(d, backing)
 		return nil, n.r.errno(n, "symlink", err)
 	}

@@ -48,6 +48,11 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 			return unix.Renameat2(d1.Fd(), src, d2.Fd(), dst, uint(flags))
 		})
 	}
+	var ll *longLinkWatch // a long symlink the rename may replace
+	if flags&unix.RENAME_EXCHANGE == 0 {
+		ll = np.watchLongLink(d2, newName, dst)
+	}
+	defer ll.done(n.r)
 	err = rename()
 	if (err == unix.ENOTEMPTY || err == unix.EEXIST) && flags == 0 {
 		// The target may be a plaintext-empty directory that still

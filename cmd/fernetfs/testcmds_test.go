@@ -102,11 +102,7 @@ func runPutCmd(e *env, c *command, args []string) error {
 			return err
 		}
 	case *symlink != "":
-		tok, err := v.EncryptSymlink(*symlink)
-		if err != nil {
-			return err
-		}
-		if err := unix.Symlinkat(tok, d.Fd(), b); err != nil {
+		if err := v.Symlinkat(*symlink, d.Fd(), b); err != nil {
 			return err
 		}
 	case *fifo:
