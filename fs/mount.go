@@ -129,6 +129,9 @@ func (rn *node) mountOptions() *gofs.Options {
 		// kernel; the daemon itself may bypass them.
 		mo.Options = append(mo.Options, "default_permissions")
 	}
+	if r.opts.NoExec {
+		mo.Options = append(mo.Options, "noexec")
+	}
 	if r.opts.ReadOnly {
 		mo.Options = append(mo.Options, "ro")
 		mo.DirectMountFlags = syscall.MS_NOSUID | syscall.MS_NODEV | syscall.MS_RDONLY

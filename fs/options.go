@@ -15,6 +15,8 @@ type Options struct {
 	// AllowOther lets other users see the mount; it always comes with
 	// default_permissions so the kernel enforces the plaintext modes.
 	AllowOther bool
+	// NoExec mounts with "noexec": programs on the mount cannot be run.
+	NoExec bool
 	// Debug logs every FUSE request and reply (go-fuse's debug output),
 	// which is how request counts per operation are measured.
 	Debug bool

@@ -119,6 +119,15 @@ func run(e *env, args []string) int {
 		return exitOK
 	}
 	c := findCommand(cmds, name)
+	if c == nil && isMountHelperForm(args) {
+		// mount(8) and fstab: "fernetfs BACKING MOUNTPOINT -o OPTIONS".
+		margs, err := mountHelperArgs(args)
+		if err != nil {
+			return fail(e, err)
+		}
+		c = findCommand(cmds, "mount")
+		return fail(e, c.run(e, c, margs))
+	}
 	if c == nil {
 		if strings.HasPrefix(name, "-") {
 			return fail(e, usageErrorf("unknown flag %s before the command (see 'fernetfs --help')", name))

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log"
-	"log/syslog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -27,7 +26,7 @@ import (
 func mountCommand() *command {
 	return &command{
 		name:     "mount",
-		synopsis: "[--foreground] [--read-only] [--allow-other] [--idle DUR] [--debug] BACKING MOUNTPOINT",
+		synopsis: "[--foreground] [--read-only] [--allow-other] [--noexec] [--idle DUR] [--log FILE] [--debug] BACKING MOUNTPOINT",
 		summary:  "show a vault's plaintext at MOUNTPOINT (FUSE)",
 		help: `
 Unlock the vault in BACKING and mount its plaintext view at MOUNTPOINT, an
@@ -36,8 +35,14 @@ keeps serving it in the background; stop it with
 "fernetfs unmount MOUNTPOINT". With --foreground it stays attached (for
 systemd and tests) and unmounts cleanly on SIGINT or SIGTERM.
 
-In the background, problems found while serving (a corrupt chunk, which
-fails with EIO) are logged to syslog; in the foreground, to stderr.`,
+Problems found while serving (a corrupt chunk, which fails with EIO) are
+logged, each line naming the vault and the plaintext path: to --log FILE
+if given; in the foreground to stderr; in the background to syslog when
+/dev/log exists, else to a file the mount names (under /var/log/fernetfs
+for root, $XDG_STATE_HOME/fernetfs or ~/.local/state/fernetfs otherwise).
+With NOTIFY_SOCKET set (systemd Type=notify) the mount reports READY=1
+once it is ready.
+` + describeMountHelper,
 		run: runMount,
 	}
 }
@@ -57,8 +62,10 @@ type mountFlags struct {
 	foreground bool
 	readOnly   bool
 	allowOther bool
+	noexec     bool
 	debug      bool
 	idle       time.Duration
+	logFile    string
 }
 
 func runMount(e *env, c *command, args []string) error {
@@ -68,6 +75,8 @@ func runMount(e *env, c *command, args []string) error {
 	f.BoolVar(&mf.foreground, "foreground", false, "stay attached instead of serving in the background")
 	f.BoolVar(&mf.readOnly, "read-only", false, "mount read-only (writes fail with EROFS)")
 	f.BoolVar(&mf.allowOther, "allow-other", false, "let other users access the mount (with the kernel checking file modes)")
+	f.BoolVar(&mf.noexec, "noexec", false, "do not allow running programs from the mount")
+	f.StringVar(&mf.logFile, "log", "", "append the mount's messages to `FILE`")
 	f.Var(durationFlag{&mf.idle}, "idle", "unmount after `DUR` (e.g. 30m) without file activity and open files")
 	f.BoolVar(&mf.debug, "debug", false, "log every FUSE request and reply")
 	pos, err := f.parseN(e, args, "BACKING", "MOUNTPOINT")
@@ -144,6 +153,7 @@ func (mf *mountFlags) options(v *vault.Vault, logger *log.Logger) fs.Options {
 	return fs.Options{
 		ReadOnly:   mf.readOnly,
 		AllowOther: mf.allowOther,
+		NoExec:     mf.noexec,
 		Debug:      mf.debug,
 		Idle:       mf.idle,
 		FsName:     v.Dir(),
@@ -154,12 +164,22 @@ func (mf *mountFlags) options(v *vault.Vault, logger *log.Logger) fs.Options {
 // serveForeground mounts and serves until unmounted (by fernetfs
 // unmount, --idle, or a signal).
 func serveForeground(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
-	logger := log.New(e.stderr, "fernetfs: ", 0)
+	logger, closer, err := mountLogger(e.stderr, v.Dir(), mf.logFile, false)
+	if err != nil {
+		return err
+	}
+	defer closer.Close()
 	srv, sigs, err := mountCatchingSignals(v, mnt, mf.options(v, logger))
 	if err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stderr, "fernetfs: mounted %s at %s (stop with Ctrl-C or 'fernetfs unmount %s')\n", v.Dir(), mnt, mnt)
+	if mf.logFile != "" {
+		fmt.Fprintf(e.stderr, "fernetfs: messages go to %s\n", mf.logFile)
+	}
+	if err := sdNotify(e.getenv, "READY=1"); err != nil {
+		logger.Print(err)
+	}
 	serve(srv, sigs, v, mnt, logger)
 	return nil
 }
@@ -231,6 +251,10 @@ func startDaemon(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 	if err != nil {
 		return fmt.Errorf("cannot find the fernetfs executable to start the mount process: %w", err)
 	}
+	logFile, err := backgroundLogFile(e, mf, mnt)
+	if err != nil {
+		return err
+	}
 	readyR, readyW, err := os.Pipe()
 	if err != nil {
 		return err
@@ -248,8 +272,14 @@ func startDaemon(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 	if mf.allowOther {
 		args = append(args, "--allow-other")
 	}
+	if mf.noexec {
+		args = append(args, "--noexec")
+	}
 	if mf.debug {
 		args = append(args, "--debug")
+	}
+	if logFile != "" {
+		args = append(args, "--log", logFile)
 	}
 	if mf.idle > 0 {
 		args = append(args, "--idle", mf.idle.String())
@@ -272,8 +302,16 @@ func startDaemon(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 	line, rerr := bufio.NewReader(readyR).ReadString('\n')
 	line = strings.TrimSpace(line)
 	if line == "ready" {
+		pid := cmd.Process.Pid
 		cmd.Process.Release()
 		fmt.Fprintf(e.stdout, "mounted %s at %s\nunmount with: fernetfs unmount %s\n", v.Dir(), mnt, shellQuote(mnt))
+		if logFile != "" {
+			fmt.Fprintf(e.stdout, "messages (such as corrupt data) go to %s\n", logFile)
+		}
+		// Under systemd Type=notify the serving process is the child.
+		if err := sdNotify(e.getenv, fmt.Sprintf("READY=1\nMAINPID=%d", pid)); err != nil {
+			fmt.Fprintf(e.stderr, "fernetfs: %v\n", err)
+		}
 		return nil
 	}
 	// The child failed: it sent "error STATUS MESSAGE", or died.
@@ -290,12 +328,14 @@ func startDaemon(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 	return fmt.Errorf("mount process: unexpected reply %q", line)
 }
 
-// daemonEnviron is our environment without the password variable: the
-// child gets the key on a pipe and must not carry the password around.
+// daemonEnviron is our environment without the password variable (the
+// child gets the key on a pipe and must not carry the password around)
+// and without NOTIFY_SOCKET (the parent reports readiness for it).
 func daemonEnviron() []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, passwordEnv+"=") || strings.HasPrefix(kv, daemonEnv+"=") {
+		if strings.HasPrefix(kv, passwordEnv+"=") || strings.HasPrefix(kv, daemonEnv+"=") ||
+			strings.HasPrefix(kv, notifySocketEnv+"=") {
 			continue
 		}
 		env = append(env, kv)
@@ -362,7 +402,11 @@ func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
 	if err != nil {
 		return report(err)
 	}
-	logger := daemonLogger()
+	logger, closer, err := mountLogger(e.stderr, v.Dir(), mf.logFile, true)
+	if err != nil {
+		return report(err)
+	}
+	defer closer.Close()
 	srv, sigs, err := mountCatchingSignals(v, mnt, mf.options(v, logger))
 	if err != nil {
 		return report(err)
@@ -371,16 +415,6 @@ func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
 	ready.Close()
 	serve(srv, sigs, v, mnt, logger)
 	return nil
-}
-
-// daemonLogger logs to syslog, the place a detached process's messages
-// are found; without a syslog daemon it falls back to stderr (which the
-// parent leaves at /dev/null).
-func daemonLogger() *log.Logger {
-	if w, err := syslog.New(syslog.LOG_DAEMON|syslog.LOG_WARNING, "fernetfs"); err == nil {
-		return log.New(w, "", 0)
-	}
-	return log.New(os.Stderr, "fernetfs: ", 0)
 }
 
 // durationFlag is a duration flag whose zero value prints as nothing, so

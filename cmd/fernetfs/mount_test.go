@@ -31,8 +31,14 @@ func TestMountScripts(t *testing.T) {
 			})
 			return nil
 		},
+		Condition: scriptCondition,
 		Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 			"status":        cmdStatus,
+			"corrupt":       cmdCorrupt,
+			"installhelper": cmdInstallHelper,
+			"printedlog":    cmdPrintedLog,
+			"notifylisten":  cmdNotifyListen,
+			"notified":      cmdNotified,
 			"mounted":       cmdMounted,
 			"waitmounted":   cmdWaitMounted,
 			"waitunmounted": cmdWaitUnmounted,
