@@ -38,8 +38,9 @@ systemd and tests) and unmounts cleanly on SIGINT or SIGTERM.
 Problems found while serving (a corrupt chunk, which fails with EIO) are
 logged, each line naming the vault and the plaintext path: to --log FILE
 if given; in the foreground to stderr; in the background to syslog when
-/dev/log exists, else to a file the mount names (under /var/log/fernetfs
-for root, $XDG_STATE_HOME/fernetfs or ~/.local/state/fernetfs otherwise).
+/dev/log exists, else to a file the mount names (under
+$XDG_STATE_HOME/fernetfs if set, else /var/log/fernetfs for root and
+~/.local/state/fernetfs for others).
 With NOTIFY_SOCKET set (systemd Type=notify) the mount reports READY=1
 once it is ready.
 ` + describeMountHelper,

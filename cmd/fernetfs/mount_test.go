@@ -23,6 +23,8 @@ func TestMountScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			work := env.WorkDir
+			// Background mounts without syslog log here, not in /var/log.
+			env.Setenv("XDG_STATE_HOME", work+"/state")
 			env.Defer(func() {
 				for _, m := range fernetfsMountsUnder(work) {
 					env.T().Log("detaching mount left by the script: " + m)

@@ -28,19 +28,20 @@ func logPrefix(backing string) string {
 }
 
 // defaultLogFile is the background mount's log file when there is no
-// syslog: under /var/log/fernetfs for root, else under $XDG_STATE_HOME
-// (or ~/.local/state) /fernetfs, named after the mountpoint.
+// syslog, named after the mountpoint: under $XDG_STATE_HOME/fernetfs when
+// that is set (an explicit choice, root's too), else /var/log/fernetfs
+// for root and ~/.local/state/fernetfs for other users.
 func defaultLogFile(getenv func(string) string, uid int, mnt string) (string, error) {
 	name := strings.ReplaceAll(strings.Trim(mnt, "/"), "/", "-")
 	if name == "" {
 		name = "root"
 	}
 	name += ".log"
-	if uid == 0 {
-		return filepath.Join("/var/log/fernetfs", name), nil
-	}
 	if st := getenv("XDG_STATE_HOME"); filepath.IsAbs(st) {
 		return filepath.Join(st, "fernetfs", name), nil
+	}
+	if uid == 0 {
+		return filepath.Join("/var/log/fernetfs", name), nil
 	}
 	home := getenv("HOME")
 	if !filepath.IsAbs(home) {

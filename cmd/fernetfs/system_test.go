@@ -148,6 +148,7 @@ func TestDefaultLogFile(t *testing.T) {
 		want string
 	}{
 		{0, "", "/var/log/fernetfs/home-u-mnt.log"},
+		{0, "/root/st", "/root/st/fernetfs/home-u-mnt.log"},
 		{1000, "", "/home/u/.local/state/fernetfs/home-u-mnt.log"},
 		{1000, "/st", "/st/fernetfs/home-u-mnt.log"},
 		{1000, "relative", "/home/u/.local/state/fernetfs/home-u-mnt.log"},
