@@ -64,8 +64,14 @@ type Header struct {
 	KDF        KDF      `json:"kdf"`
 	ChunkSize  int      `json:"chunk_size"`
 	WrappedKey string   `json:"wrapped_master_key"`
-	MAC        []byte   `json:"mac"`
+	// CreatedBy names the program that created the vault, for bug
+	// reports ("" in vaults made before it was recorded).
+	CreatedBy string `json:"created_by,omitempty"`
+	MAC       []byte `json:"mac"`
 }
+
+// MaxCreatedByLen bounds the header's created_by member.
+const MaxCreatedByLen = 128
 
 // HasFeature reports whether the header carries flag f.
 func (h *Header) HasFeature(f string) bool { return slices.Contains(h.Features, f) }
@@ -82,6 +88,9 @@ func (h *Header) macInput() []byte {
 	fmt.Fprintf(&b, "salt=%s\n", base64.StdEncoding.EncodeToString(h.KDF.Salt))
 	fmt.Fprintf(&b, "chunk_size=%d\n", h.ChunkSize)
 	fmt.Fprintf(&b, "wrapped_master_key=%s\n", h.WrappedKey)
+	if h.CreatedBy != "" {
+		fmt.Fprintf(&b, "created_by=%s\n", h.CreatedBy)
+	}
 	return []byte(b.String())
 }
 
@@ -122,8 +131,26 @@ func (h *Header) validate() error {
 	if len(h.WrappedKey) != TokenLen(32) {
 		return fmt.Errorf("%w: wrapped master key has the wrong length", ErrMalformedHeader)
 	}
+	if err := checkCreatedBy(h.CreatedBy); err != nil {
+		return fmt.Errorf("%w: %v", ErrMalformedHeader, err)
+	}
 	if len(h.MAC) != sha256.Size {
 		return fmt.Errorf("%w: mac must be %d bytes", ErrMalformedHeader, sha256.Size)
+	}
+	return nil
+}
+
+// checkCreatedBy accepts what FORMAT.md allows in created_by: printable
+// ASCII only, so the MAC input stays one line per member and info prints
+// no control characters from a hostile header.
+func checkCreatedBy(s string) error {
+	if len(s) > MaxCreatedByLen {
+		return fmt.Errorf("created_by longer than %d bytes", MaxCreatedByLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			return fmt.Errorf("created_by contains a byte outside printable ASCII")
+		}
 	}
 	return nil
 }

@@ -139,7 +139,7 @@ func TestHeaderErrors(t *testing.T) {
 
 func FuzzParseHeader(f *testing.F) {
 	dir := f.TempDir()
-	Create(dir, []byte("pw"), CreateOptions{Iterations: testIterations})
+	Create(dir, []byte("pw"), CreateOptions{Iterations: testIterations, CreatedBy: "fernetfs test"})
 	good, _ := os.ReadFile(filepath.Join(dir, HeaderName))
 	f.Add(good)
 	f.Add([]byte("{}"))

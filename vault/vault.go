@@ -36,6 +36,9 @@ type CreateOptions struct {
 	Iterations     int // 0 means DefaultIterations
 	ChunkSize      int // 0 means DefaultChunkSize
 	PlaintextNames bool
+	// CreatedBy is recorded in the header's created_by member (e.g.
+	// "fernetfs v1.2.0"); empty leaves the member out.
+	CreatedBy string
 }
 
 // Create makes a new vault in dir, which must exist and be empty, and
@@ -56,6 +59,9 @@ func Create(dir string, password []byte, opts CreateOptions) (*Vault, string, er
 	if len(password) == 0 {
 		return nil, "", errors.New("empty password")
 	}
+	if err := checkCreatedBy(opts.CreatedBy); err != nil {
+		return nil, "", err
+	}
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, "", err
@@ -66,7 +72,7 @@ func Create(dir string, password []byte, opts CreateOptions) (*Vault, string, er
 	var master [32]byte
 	rand.Read(master[:])
 	keys := DeriveKeys(master)
-	h := &Header{Format: FormatVersion, ChunkSize: opts.ChunkSize}
+	h := &Header{Format: FormatVersion, ChunkSize: opts.ChunkSize, CreatedBy: opts.CreatedBy}
 	if opts.PlaintextNames {
 		h.Features = []string{FeaturePlaintextNames}
 	} else {

@@ -16,7 +16,7 @@ func infoCommand() *command {
 		summary:  "show a vault's format and parameters (no password needed)",
 		help: `
 Print what the vault header says: format version, feature flags, key
-derivation and chunk size, and where the header and its backup are. Needs no
+derivation, chunk size and the fernetfs that created the vault, and where the header and its backup are. Needs no
 password, so the values are as stored: a tampered header is only detected
 by commands that unlock the vault.`,
 		run: runInfo,
@@ -57,5 +57,10 @@ func runInfo(e *env, c *command, args []string) error {
 	fmt.Fprintf(w, "kdf:         %s\n", h.KDF.Name)
 	fmt.Fprintf(w, "iterations:  %d\n", h.KDF.Iterations)
 	fmt.Fprintf(w, "chunk size:  %d\n", h.ChunkSize)
+	createdBy := h.CreatedBy
+	if createdBy == "" {
+		createdBy = "not recorded (a fernetfs from before it was recorded)"
+	}
+	fmt.Fprintf(w, "created by:  %s\n", createdBy)
 	return nil
 }

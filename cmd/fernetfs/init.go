@@ -80,6 +80,7 @@ func runInit(e *env, c *command, args []string) error {
 		Iterations:     *iterations,
 		ChunkSize:      *chunkSize,
 		PlaintextNames: *plainNames,
+		CreatedBy:      buildVersion(),
 	})
 	if err != nil {
 		if created {

@@ -92,6 +92,7 @@ func commandTable() []*command {
 		fsckCommand(),
 		catCommand(),
 		decryptCommand(),
+		versionCommand(),
 	}
 }
 
@@ -108,6 +109,9 @@ func run(e *env, args []string) int {
 	}
 	name := args[0]
 	switch name {
+	case "--version", "-version", "-V":
+		c := findCommand(cmds, "version")
+		return fail(e, c.run(e, c, args[1:]))
 	case "-h", "--help", "-help", "help":
 		if name == "help" && len(args) > 1 {
 			if c := findCommand(cmds, args[1]); c != nil {

@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"runtime/debug"
 	"strings"
 	"sync"
 	"testing"
@@ -226,5 +227,32 @@ func cmdNotified(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	if !regexp.MustCompile(args[0]).Match(buf[:n]) {
 		ts.Fatalf("notify message %q does not match %q", buf[:n], args[0])
+	}
+}
+
+// TestFernetfsVersion: the module version, and the git revision when the
+// build recorded one.
+func TestFernetfsVersion(t *testing.T) {
+	vcs := func(rev, modified string) []debug.BuildSetting {
+		return []debug.BuildSetting{{Key: "vcs", Value: "git"}, {Key: "vcs.revision", Value: rev}, {Key: "vcs.modified", Value: modified}}
+	}
+	for _, c := range []struct {
+		bi   *debug.BuildInfo
+		want string
+	}{
+		{nil, "fernetfs (unknown version)"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "v1.2.3"}}, "fernetfs v1.2.3"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("56ac774f0c1e2d3b4a5968778695a4b3c2d1e0f9", "false")},
+			"fernetfs (devel) git 56ac774f0c1e"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("56ac774f0c1e2d3b4a5968778695a4b3c2d1e0f9", "true")},
+			"fernetfs (devel) git 56ac774f0c1e+modified"},
+	} {
+		if got := fernetfsVersion(c.bi); got != c.want {
+			t.Errorf("%+v: %q, want %q", c.bi, got, c.want)
+		}
+	}
+	bi := &debug.BuildInfo{Deps: []*debug.Module{{Path: goFuseModule, Version: "v2.12.1"}}}
+	if got := depVersion(bi, goFuseModule); got != "v2.12.1" {
+		t.Errorf("go-fuse version %q", got)
 	}
 }
