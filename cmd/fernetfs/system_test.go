@@ -246,6 +246,8 @@ func TestFernetfsVersion(t *testing.T) {
 			"fernetfs (devel) git 56ac774f0c1e"},
 		{&debug.BuildInfo{Main: debug.Module{Version: "(devel)"}, Settings: vcs("56ac774f0c1e2d3b4a5968778695a4b3c2d1e0f9", "true")},
 			"fernetfs (devel) git 56ac774f0c1e+modified"},
+		{&debug.BuildInfo{Main: debug.Module{Version: "v0.0.0-20261204213827-56ac774f0c1e+dirty"}, Settings: vcs("56ac774f0c1e2d3b4a5968778695a4b3c2d1e0f9", "true")},
+			"fernetfs v0.0.0-20261204213827-56ac774f0c1e+dirty"},
 	} {
 		if got := fernetfsVersion(c.bi); got != c.want {
 			t.Errorf("%+v: %q, want %q", c.bi, got, c.want)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"runtime"
 	"runtime/debug"
+	"strings"
 )
 
 func versionCommand() *command {
@@ -39,8 +40,9 @@ func buildVersion() string {
 }
 
 // fernetfsVersion is "fernetfs VERSION", VERSION being the module
-// version ("(devel)" for a build from a checkout) and, when the build
-// recorded it, the git revision, with "+modified" for uncommitted changes.
+// version ("(devel)" or a pseudo-version for a build from a checkout)
+// and, when the build recorded it and the version does not show it, the
+// git revision, with "+modified" for uncommitted changes.
 // It is what init records as the vault's created_by: printable ASCII,
 // well under vault.MaxCreatedByLen.
 func fernetfsVersion(bi *debug.BuildInfo) string {
@@ -63,7 +65,9 @@ func fernetfsVersion(bi *debug.BuildInfo) string {
 		}
 	}
 	out := "fernetfs " + v
-	if rev != "" {
+	// Go 1.24 and later already put the revision in a pseudo-version
+	// (and "+dirty" for a modified tree).
+	if rev != "" && !strings.Contains(v, shortRevision(rev)) {
 		out += " git " + shortRevision(rev) + modified
 	}
 	return out
