@@ -207,6 +207,7 @@ Usage:
 Commands that unlock a vault take the password from, in order:
   --password-file FILE     the file's content (one trailing newline removed)
   --password-command CMD   the output of "sh -c CMD" (one trailing newline removed)
+  --password-fd N          the first line read from file descriptor N (a pipe)
   `+passwordEnv+`        the environment variable
   otherwise a prompt on the terminal (twice when choosing a new password).
 --recovery-key-file FILE unlocks with the recovery key instead. Without any

@@ -8,9 +8,11 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 
+	"golang.org/x/sys/unix"
 	"golang.org/x/term"
 
 	"github.com/fernetfs/fernetfs/vault"
@@ -30,8 +32,31 @@ var errNoTerminal = errors.New("no terminal to ask for a password on")
 type credFlags struct {
 	passwordFile    string
 	passwordCommand string
+	passwordFd      fdFlag
 	recoveryKeyFile string
 }
+
+// fdFlag is a file descriptor number; unset (-1) prints as nothing, so
+// --help shows no default.
+type fdFlag struct{ fd int }
+
+func (f *fdFlag) String() string {
+	if f == nil || f.fd < 0 {
+		return ""
+	}
+	return strconv.Itoa(f.fd)
+}
+
+func (f *fdFlag) Set(s string) error {
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		return fmt.Errorf("invalid file descriptor %q", s)
+	}
+	f.fd = n
+	return nil
+}
+
+func (f *fdFlag) isSet() bool { return f.fd >= 0 }
 
 // register adds --password-file and --password-command, and
 // --recovery-key-file when recovery is true (a new vault has no recovery
@@ -39,6 +64,8 @@ type credFlags struct {
 func (c *credFlags) register(f *flagSet, recovery bool) {
 	f.StringVar(&c.passwordFile, "password-file", "", "read the password from `FILE` (one trailing newline removed)")
 	f.StringVar(&c.passwordCommand, "password-command", "", "run `CMD` with sh -c and use its output as the password")
+	c.passwordFd.fd = -1
+	f.Var(&c.passwordFd, "password-fd", "read the password from the open file descriptor `N` (a pipe from the caller; up to the first newline)")
 	if recovery {
 		f.StringVar(&c.recoveryKeyFile, "recovery-key-file", "", "unlock with the recovery key in `FILE` instead of a password")
 	}
@@ -48,13 +75,13 @@ func (c *credFlags) register(f *flagSet, recovery bool) {
 // is a guess, and a guess can lock out or write the wrong header.
 func (c *credFlags) check(cmd string) error {
 	n := 0
-	for _, s := range []string{c.passwordFile, c.passwordCommand, c.recoveryKeyFile} {
+	for _, s := range []string{c.passwordFile, c.passwordCommand, c.passwordFd.String(), c.recoveryKeyFile} {
 		if s != "" {
 			n++
 		}
 	}
 	if n > 1 {
-		return usageErrorf("%s: use only one of --password-file, --password-command and --recovery-key-file", cmd)
+		return usageErrorf("%s: use only one of --password-file, --password-command, --password-fd and --recovery-key-file", cmd)
 	}
 	return nil
 }
@@ -77,12 +104,18 @@ func (c *credFlags) password(e *env, prompt string, confirm bool) ([]byte, error
 			return nil, err
 		}
 		pw = trimNewline(b)
+	case c.passwordFd.isSet():
+		b, err := readPasswordFd(c.passwordFd.fd)
+		if err != nil {
+			return nil, err
+		}
+		pw = trimNewline(b)
 	case e.getenv(passwordEnv) != "":
 		pw = []byte(e.getenv(passwordEnv))
 	default:
 		pw, err := promptPassword(e, prompt, confirm)
 		if errors.Is(err, errNoTerminal) {
-			err = fmt.Errorf("%w; give one with --password-file, --password-command or %s", err, passwordEnv)
+			err = fmt.Errorf("%w; give one with --password-file, --password-command, --password-fd or %s", err, passwordEnv)
 		}
 		return pw, err
 	}
@@ -128,6 +161,45 @@ func unlock(e *env, c *credFlags, backing string) (*vault.Vault, error) {
 func trimNewline(b []byte) []byte {
 	b = bytes.TrimSuffix(b, []byte("\n"))
 	return bytes.TrimSuffix(b, []byte("\r"))
+}
+
+// maxPasswordLen bounds what is read from --password-fd.
+const maxPasswordLen = 4096
+
+// readPasswordFd reads the password from descriptor fd up to the first
+// newline (kept, for trimNewline) or end of file, and closes fd: a script
+// hands it a pipe, so the password is never in a file, an argument or
+// the environment. It reads byte by byte so that nothing after the
+// newline is consumed.
+func readPasswordFd(fd int) ([]byte, error) {
+	if fd <= 2 && fd != 0 {
+		return nil, usageErrorf("--password-fd %d: stdout and stderr cannot carry a password", fd)
+	}
+	var pw []byte
+	var b [1]byte
+	for len(pw) <= maxPasswordLen {
+		n, err := unix.Read(fd, b[:])
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--password-fd %d: %w", fd, err)
+		}
+		if n == 0 {
+			break
+		}
+		pw = append(pw, b[0])
+		if b[0] == '\n' {
+			break
+		}
+	}
+	if len(pw) > maxPasswordLen {
+		return nil, fmt.Errorf("--password-fd %d: password longer than %d bytes", fd, maxPasswordLen)
+	}
+	if fd > 2 {
+		unix.Close(fd)
+	}
+	return pw, nil
 }
 
 // runPasswordCommand runs cmd with sh -c. Its stderr and stdin are ours,
