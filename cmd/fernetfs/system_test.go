@@ -258,3 +258,38 @@ func TestFernetfsVersion(t *testing.T) {
 		t.Errorf("go-fuse version %q", got)
 	}
 }
+
+// FuzzMountHelperArgs: any argument list either fails as a usage error or
+// gives "mount" flags (each a known flag, values kept whole) followed by
+// "--" and exactly two arguments.
+func FuzzMountHelperArgs(f *testing.F) {
+	f.Add("b", "m", "ro,allow_other,passfile=/p,nofail")
+	f.Add("-o", "b", "m")
+	f.Add("b", "m", "idle=,x-systemd.automount,,=")
+	f.Add("b", "m", "passcmd=a=b,comment=x")
+	known := map[string]bool{}
+	for _, o := range mountHelperOptions {
+		known[o.flag] = true
+	}
+	known["--foreground"] = true
+	f.Fuzz(func(t *testing.T, a, b, opts string) {
+		for _, args := range [][]string{{a, b, "-o", opts}, {"-o", opts, a, b}, {a, b, "-o" + opts}} {
+			out, err := mountHelperArgs(args)
+			if err != nil {
+				if exitCode(err) != exitUsage {
+					t.Fatalf("%q: error with status %d: %v", args, exitCode(err), err)
+				}
+				continue
+			}
+			if len(out) < 3 || out[len(out)-3] != "--" {
+				t.Fatalf("%q: %q does not end in -- and two arguments", args, out)
+			}
+			for _, fl := range out[:len(out)-3] {
+				name, _, _ := strings.Cut(fl, "=")
+				if !known[name] {
+					t.Fatalf("%q: unexpected flag %q", args, fl)
+				}
+			}
+		}
+	})
+}
