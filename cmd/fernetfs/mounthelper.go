@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"strings"
 )
@@ -150,10 +149,10 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 
 // describeMountHelper is the paragraph of "fernetfs mount --help" on the
 // fstab form.
-var describeMountHelper = fmt.Sprintf(`
+const describeMountHelper = `
 From /etc/fstab (type fuse.fernetfs), mount(8) runs
 "fernetfs BACKING MOUNTPOINT -o OPTIONS". Options: ro, allow_other, noexec,
 idle=DUR, passfile=FILE, passcmd=CMD (or password_command=CMD),
 recovery_key_file=FILE, log=FILE, debug; generic ones (rw, defaults, nofail,
 _netdev, auto, noauto, user, x-systemd.*, ...) are accepted and ignored.
-Mounts are always nosuid and nodev. An unknown option fails with status %d.`, exitUsage)
+Mounts are always nosuid and nodev. An unknown option fails with status 2.`
