@@ -2,10 +2,10 @@
 
 package vault
 
-// crypto/aes on amd64 has no CBC assembly: it makes one assembly call per
-// 16-byte block plus a generic XOR, which left AES at a third of the Fernet
-// hot path. These routines keep the round keys in registers, chain
-// encryption tightly, and decrypt eight blocks at a time.
+// crypto/aes on amd64 has no CBC assembly: crypto/cipher makes one call
+// per 16-byte block plus a generic XOR, and cannot overlap the independent
+// blocks of a CBC decryption. These routines keep the round keys in
+// registers, chain encryption tightly, and decrypt eight blocks at a time.
 
 // cbcEncAES128 CBC-encrypts n blocks from src to dst with the AES-128
 // encryption schedule xk and the 16-byte iv. dst and src may be equal.
@@ -24,6 +24,13 @@ func cbcDecAES128(xk *[176]byte, iv *byte, dst, src *byte, n int)
 //
 //go:noescape
 func expandAES128(key *byte, s *aes128Schedule)
+
+// prepare expands the AES-NI round keys when the CPU has AES-NI.
+func (k *FernetKey) prepare(aesKey []byte) {
+	if hostCPU.aesni {
+		expandAES128(&aesKey[0], &k.sched)
+	}
+}
 
 // cbcEncrypt CBC-encrypts src (a multiple of 16 bytes) into dst under iv.
 func (c *Codec) cbcEncrypt(dst, src, iv []byte) {

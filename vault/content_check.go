@@ -57,12 +57,6 @@ func (c *Content) Check(report func(chunk int64, err error)) error {
 		}
 		c.forChunks(fk, lo, hi, func(wk *chunkWorker, i, runEnd int64) (int64, error) {
 			k := i - lo
-			if i+1 < runEnd && i+1 < lastIdx { // two full chunks, neither the last
-				C := lay.chunk
-				errs[k], errs[k+1] = c.openLines(wk.cd, i, lines[k*lay.line:(k+1)*lay.line],
-					lines[(k+1)*lay.line:(k+2)*lay.line], wk.scratch[:C:C+aesBlock], wk.scratch[C:2*C:2*C+aesBlock])
-				return 2, nil
-			}
 			line, clen := lines[k*lay.line:], lastLen
 			if i != lastIdx {
 				line, clen = lines[k*lay.line:(k+1)*lay.line], lay.chunk

@@ -271,11 +271,11 @@ func TestContentCheckReportsEachChunk(t *testing.T) {
 	expectChunks(t, corrupted(v, raw), data)
 }
 
-// Large reads open full chunks two at a time (their MACs computed
-// together). Whichever chunk of a pair is damaged, a read over it must
-// return exactly the good bytes before that chunk and an error naming it,
-// from any start offset.
-func TestContentCorruptInPairedRead(t *testing.T) {
+// Large reads open full chunks straight into the caller's buffer, spread
+// over goroutines. Whichever chunk is damaged, a read over it must return
+// exactly the good bytes before that chunk and an error naming it, from
+// any start offset.
+func TestContentCorruptInLargeRead(t *testing.T) {
 	v := fixedVault(4096)
 	const chunks = 21
 	data := randBytes(rand.New(rand.NewPCG(5, 5)), chunks*4096-100)
@@ -306,9 +306,9 @@ func TestContentCorruptInPairedRead(t *testing.T) {
 	}
 }
 
-// Check opens full chunks in pairs too, and must still report every bad
-// chunk on its own: both of a pair, either one, and the last chunk.
-func TestContentCheckPairs(t *testing.T) {
+// Check must report every bad chunk on its own: neighbours, single ones,
+// and the last chunk.
+func TestContentCheckEachChunk(t *testing.T) {
 	v := fixedVault(4096)
 	const chunks = 13
 	data := randBytes(rand.New(rand.NewPCG(6, 6)), chunks*4096-9)

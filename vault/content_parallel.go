@@ -12,14 +12,13 @@ const (
 )
 
 // chunkWorker is one goroutine's state for chunk crypto: a Codec for the
-// file's key and scratch room for partial chunks (two chunks' worth, for
-// Check's pairs). The Codec is per
-// file key, but the memory (the scratch chunk and the Codec's token
-// buffer) comes from the vault's pools while the worker is out, so a
-// file that is opened, read once and closed allocates none.
+// file's key and scratch room for a partial chunk. The Codec is per file
+// key, but the memory (the scratch chunk and the Codec's token buffer)
+// comes from the vault's pools while the worker is out, so a file that is
+// opened, read once and closed allocates none.
 type chunkWorker struct {
 	cd      *Codec
-	scratch []byte // 2 chunks + aesBlock bytes: Open needs room for the padding
+	scratch []byte // a chunk + aesBlock bytes: Open needs room for the padding
 	buf     *[]byte
 }
 
@@ -27,8 +26,8 @@ type chunkWorker struct {
 // back with putWorker.
 func (c *Content) worker(fk *fileKey) *chunkWorker {
 	wk := fk.workers.Get().(*chunkWorker)
-	sc := 2*c.lay.chunk + aesBlock
-	raw := 2 * (c.lay.tok / 4 * 3) // two chunks' decoded tokens (openPair)
+	sc := c.lay.chunk + aesBlock
+	raw := c.lay.tok / 4 * 3 // a chunk's decoded token
 	wk.buf = c.bufs.get(sc + raw)
 	wk.scratch = (*wk.buf)[:sc:sc]
 	wk.cd.raw = (*wk.buf)[sc:]

@@ -113,10 +113,9 @@ func (r *readPlan) direct(i, runEnd int64) bool {
 		min(r.end, cs+clen+r.chunkLen(i+1))-(cs+clen) >= aesBlock
 }
 
-// chunk decrypts chunk i into its part of p, with chunk i+1 when both go
-// straight into p (two chunks' MACs are computed together in the time of
-// about one); runEnd ends the run of chunks the calling goroutine fills
-// in order. It returns what a chunkFn returns.
+// chunk decrypts chunk i into its part of p; runEnd ends the run of
+// chunks the calling goroutine fills in order. It returns what a chunkFn
+// returns.
 func (r *readPlan) chunk(wk *chunkWorker, i, runEnd int64) (int64, error) {
 	lay := r.c.lay
 	at := (i - r.first) * lay.line
@@ -125,19 +124,6 @@ func (r *readPlan) chunk(wk *chunkWorker, i, runEnd int64) (int64, error) {
 	if r.direct(i, runEnd) {
 		// Chunk i is whole and not the last, so its line is full.
 		line := r.buf[at : at+lay.line]
-		if r.direct(i+1, runEnd) { // then i+1 is neither the last
-			next := r.buf[at+lay.line : at+2*lay.line]
-			dA := p[cs-off : cs+lay.chunk-off : cs+lay.chunk-off+aesBlock]
-			dB := p[cs+lay.chunk-off : cs+2*lay.chunk-off : cs+2*lay.chunk-off+aesBlock]
-			errA, errB := r.c.openLines(wk.cd, i, line, next, dA, dB)
-			if errA != nil {
-				return 0, errA
-			}
-			if errB != nil {
-				return 1, errB
-			}
-			return 2, nil
-		}
 		if err := r.c.openLine(wk.cd, i, line, false, p[cs-off:cs+lay.chunk-off:cs+lay.chunk-off+aesBlock]); err != nil {
 			return 0, err
 		}
@@ -195,39 +181,13 @@ func (c *Content) openLine(cd *Codec, i int64, line []byte, last bool, dst []byt
 		}
 		tok = line[:len(line)-1]
 	}
-	var o opened
-	o.out, o.ts, o.err = cd.Open(dst[:0], tok)
-	return c.checkOpened(i, o, last, dst)
-}
-
-// openLines is openLine of two full chunks i and i+1 that are not the
-// file's last, with their MACs computed together (Codec.openPair), and
-// returns each chunk's error. dstA's spare room may be the start of dstB.
-func (c *Content) openLines(cd *Codec, i int64, lineA, lineB, dstA, dstB []byte) (errA, errB error) {
-	tokA, okA := c.fullToken(lineA)
-	tokB, okB := c.fullToken(lineB)
-	if !okA || !okB {
-		// A hole, or a line openLine will explain what is wrong with.
-		errA = c.openLine(cd, i, lineA, false, dstA)
-		return errA, c.openLine(cd, i+1, lineB, false, dstB)
-	}
-	a, b := cd.openPair(dstA[:0], dstB[:0], tokA, tokB)
-	return c.checkOpened(i, a, false, dstA), c.checkOpened(i+1, b, false, dstB)
-}
-
-// fullToken returns the token of a full chunk's line that is not a hole
-// and ends in its newline.
-func (c *Content) fullToken(line []byte) ([]byte, bool) {
-	if int64(len(line)) != c.lay.line || line[0] == 0 || line[len(line)-1] != '\n' {
-		return nil, false
-	}
-	return line[:len(line)-1], true
+	out, ts, err := cd.Open(dst[:0], tok)
+	return c.checkOpened(i, out, ts, err, last, dst)
 }
 
 // checkOpened checks what Open made of chunk i's token against the
 // layout: the length (dst's), the chunk index and the final mark.
-func (c *Content) checkOpened(i int64, o opened, last bool, dst []byte) error {
-	out, ts, err := o.out, o.ts, o.err
+func (c *Content) checkOpened(i int64, out []byte, ts uint64, err error, last bool, dst []byte) error {
 	want := len(dst)
 	if err != nil {
 		return c.chunkErr(i, err, "token")

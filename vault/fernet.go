@@ -31,7 +31,6 @@ type FernetKey struct {
 	sign  [16]byte
 	block cipher.Block
 	sched aes128Schedule
-	pads  hmacPads
 }
 
 // NewFernetKey makes a key from the 32 raw bytes of a Fernet key
@@ -46,7 +45,7 @@ func NewFernetKey(raw []byte) (*FernetKey, error) {
 	}
 	k := &FernetKey{block: b}
 	copy(k.sign[:], raw[:16])
-	k.prepare(raw)
+	k.prepare(raw[16:])
 	return k, nil
 }
 
@@ -71,8 +70,8 @@ func rawTokenLen(n int) int {
 }
 
 // Codec holds the mutable state (scratch buffer, and the crypto/hmac and
-// crypto/cipher objects of the portable path) for sealing and opening
-// tokens under one key without allocating. A Codec is not safe for
+// crypto/cipher objects) for sealing and opening tokens under one key
+// without allocating. A Codec is not safe for
 // concurrent use: give each goroutine its own.
 type Codec struct {
 	key *FernetKey
@@ -84,8 +83,8 @@ type Codec struct {
 	sum [sha256.Size]byte
 }
 
-// NewCodec returns fresh per-goroutine state for k. It is cheap: the
-// portable hash and cipher state is built only if that path is taken.
+// NewCodec returns fresh per-goroutine state for k. It is cheap: the hash
+// and cipher state is built on first use.
 func (k *FernetKey) NewCodec() *Codec {
 	return &Codec{key: k, cpu: hostCPU}
 }
@@ -133,40 +132,6 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 		return dst, 0, err
 	}
 	return c.decrypt(dst, raw[:n])
-}
-
-// opened is what Open returns, for one token of openPair.
-type opened struct {
-	out []byte
-	ts  uint64
-	err error
-}
-
-// openPair is Open of two tokens of the same length, tokA's plaintext
-// appended to dstA and then tokB's to dstB (so dstA's spare room may be
-// the start of dstB). Each result is exactly what Open would return. With
-// SHA-NI the two MACs are computed in one interleaved pass, which takes
-// little more time than one of them alone: a single MAC is a chain of
-// dependent rounds that leaves the SHA unit idle half of the time.
-func (c *Codec) openPair(dstA, dstB, tokA, tokB []byte) (a, b opened) {
-	if len(tokA) != len(tokB) || len(tokA)%4 != 0 || len(tokA) < TokenLen(0) {
-		a.out, a.ts, a.err = c.Open(dstA, tokA)
-		b.out, b.ts, b.err = c.Open(dstB, tokB)
-		return a, b
-	}
-	rl := len(tokA) / 4 * 3
-	raw := c.scratch(2 * rl)
-	rawA, rawB := raw[:rl:rl], raw[rl:]
-	na, nb, errA, errB := c.decodeVerifyPair(rawA, rawB, tokA, tokB)
-	a = opened{out: dstA, err: errA}
-	if errA == nil {
-		a.out, a.ts, a.err = c.decrypt(dstA, rawA[:na])
-	}
-	b = opened{out: dstB, err: errB}
-	if errB == nil {
-		b.out, b.ts, b.err = c.decrypt(dstB, rawB[:nb])
-	}
-	return a, b
 }
 
 // decrypt appends the plaintext of raw, a decoded token whose length,

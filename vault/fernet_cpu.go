@@ -8,5 +8,4 @@ package vault
 type cpuFeatures struct {
 	aesni bool // AES-NI CBC (cbc_amd64.s)
 	avx2  bool // AVX2 base64url (base64_amd64.s)
-	shani bool // SHA-NI HMAC, and with aesni the stitched Seal (cbc_sha256_amd64.s)
 }

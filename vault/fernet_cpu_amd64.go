@@ -16,15 +16,11 @@ var hostCPU = detectCPU()
 // detectCPU reads the features from CPUID:
 //   - aesni: AES-NI (CPUID.1:ECX bit 25);
 //   - avx2: AVX2 (CPUID.7:EBX bit 5) with YMM state enabled by the OS
-//     (OSXSAVE, and XCR0 bits 1 and 2);
-//   - shani: the SHA extensions (CPUID.7:EBX bit 29) plus the SSSE3,
-//     SSE4.1 and AVX (VEX) instructions the SHA-NI code also uses.
+//     (OSXSAVE, and XCR0 bits 1 and 2).
 func detectCPU() (f cpuFeatures) {
 	maxLeaf, _, _, _ := cpuid(0, 0)
 	_, _, c1, _ := cpuid(1, 0)
 	f.aesni = c1&(1<<25) != 0
-	ssse3 := c1&(1<<9) != 0
-	sse41 := c1&(1<<19) != 0
 	osAVX := c1&(1<<27) != 0 && c1&(1<<28) != 0
 	if osAVX {
 		xcr0, _ := xgetbv()
@@ -33,7 +29,6 @@ func detectCPU() (f cpuFeatures) {
 	if maxLeaf >= 7 {
 		_, b7, _, _ := cpuid(7, 0)
 		f.avx2 = osAVX && b7&(1<<5) != 0
-		f.shani = b7&(1<<29) != 0 && ssse3 && sse41 && osAVX
 	}
 	return f
 }

@@ -8,13 +8,6 @@ import (
 	"hash"
 )
 
-// hmacPads holds the SHA-256 states after HMAC's ipad and opad blocks,
-// so that each MAC starts from them instead of rehashing the key. Only the
-// SHA-NI path fills it.
-type hmacPads struct {
-	inner, outer [8]uint32
-}
-
 // encryptLast CBC-encrypts the final, PKCS7-padded block of plain into the
 // last block of ct; chain is the previous ciphertext block (or the IV).
 func (c *Codec) encryptLast(ct, plain, chain []byte) {
@@ -28,9 +21,9 @@ func (c *Codec) encryptLast(ct, plain, chain []byte) {
 	c.cbcEncrypt(last, last, chain)
 }
 
-// sealBodyStd fills raw (a token with its header written) with the
-// ciphertext of plain and the MAC, using crypto/hmac.
-func (c *Codec) sealBodyStd(raw, plain []byte) {
+// sealBody fills raw (a token with its header written) with the
+// ciphertext of plain and the MAC.
+func (c *Codec) sealBody(raw, plain []byte) {
 	n := len(raw)
 	ct := raw[fernetHeader : n-fernetMACLen]
 	iv := raw[9:fernetHeader]
@@ -42,36 +35,26 @@ func (c *Codec) sealBodyStd(raw, plain []byte) {
 		chain = ct[full-aesBlock : full]
 	}
 	c.encryptLast(ct, plain, chain)
-	mac := c.stdMAC()
+	mac := c.hmac()
 	mac.Reset()
 	mac.Write(raw[:n-fernetMACLen])
 	mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
 }
 
-// decodeVerifyStd decodes token into raw and checks, in this order, its
+// decodeVerify decodes token into raw and checks, in this order, its
 // base64, length, version byte and MAC; it returns the decoded length.
 // Unlike encoding/base64, b64Decode rejects CR and LF along with every
 // other character outside the alphabet.
-func (c *Codec) decodeVerifyStd(raw, token []byte) (int, error) {
-	n, err := c.decodeCheck(raw, token)
-	if err != nil {
-		return 0, err
-	}
-	if !c.macVerify(raw[:n-fernetMACLen], raw[n-fernetMACLen:n]) {
-		return 0, errMACMismatch
-	}
-	return n, nil
-}
-
-// decodeCheck decodes token into raw and checks its base64, length and
-// version byte (not its MAC); it returns the decoded length.
-func (c *Codec) decodeCheck(raw, token []byte) (int, error) {
+func (c *Codec) decodeVerify(raw, token []byte) (int, error) {
 	n, ok := b64Decode(raw, token, c.cpu.avx2)
 	if !ok {
 		return 0, errMalformedBase64
 	}
 	if err := checkRaw(raw[:n]); err != nil {
 		return 0, err
+	}
+	if !c.macVerify(raw[:n-fernetMACLen], raw[n-fernetMACLen:n]) {
+		return 0, errMACMismatch
 	}
 	return n, nil
 }
@@ -93,20 +76,19 @@ func checkRaw(raw []byte) error {
 	return nil
 }
 
-// macVerifyStd checks mac against the HMAC of body with crypto/hmac, in
-// constant time.
-func (c *Codec) macVerifyStd(body, mac []byte) bool {
-	h := c.stdMAC()
+// macVerify checks mac against the HMAC of body in constant time.
+func (c *Codec) macVerify(body, mac []byte) bool {
+	h := c.hmac()
 	h.Reset()
 	h.Write(body)
 	sum := h.Sum(c.sum[:0])
 	return subtle.ConstantTimeCompare(sum, mac) == 1
 }
 
-// stdMAC is the codec's crypto/hmac state, made on first use: codecs on
-// the SHA-NI path never need it, and the mount makes a codec per open
-// file.
-func (c *Codec) stdMAC() hash.Hash {
+// hmac is the codec's HMAC-SHA256 state under the signing key, made on
+// first use: the mount makes a codec per open file, and some only seal
+// or only open a few names.
+func (c *Codec) hmac() hash.Hash {
 	if c.mac == nil {
 		c.mac = hmac.New(sha256.New, c.key.sign[:])
 	}

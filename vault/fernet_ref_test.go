@@ -39,11 +39,10 @@ func refSeal(raw32, plain []byte, ts uint64, iv []byte) string {
 func featureSets() []cpuFeatures {
 	var out []cpuFeatures
 	seen := map[cpuFeatures]bool{}
-	for m := 0; m < 8; m++ {
+	for m := 0; m < 4; m++ {
 		f := cpuFeatures{
 			aesni: hostCPU.aesni && m&1 != 0,
 			avx2:  hostCPU.avx2 && m&2 != 0,
-			shani: hostCPU.shani && m&4 != 0,
 		}
 		if !seen[f] {
 			seen[f] = true
@@ -141,8 +140,8 @@ func TestFernetBadPaddingValidMAC(t *testing.T) {
 	}
 }
 
-// Every character position of a long token, in the part decoded while
-// hashing, the bulk part and the final quantum alike, must reject both a
+// Every character position of a long token, in the bulk part and the
+// final quantum alike, must reject both a
 // character outside the alphabet and a different alphabet character.
 func TestFernetOpenCorruptCharacters(t *testing.T) {
 	k, _ := NewFernetKey(bytes.Repeat([]byte{3}, 32))
@@ -160,46 +159,6 @@ func TestFernetOpenCorruptCharacters(t *testing.T) {
 					bad[i] = ch
 					if _, _, err := c.Open(nil, bad); !errors.Is(err, ErrBadToken) {
 						t.Fatalf("%+v size %d: %q at %d: %v", f, size, ch, i, err)
-					}
-				}
-			}
-		}
-	}
-}
-
-// openPair must give, for each of its two tokens, exactly what Open
-// gives: the same plaintext, timestamp and error, whichever of the two is
-// damaged and however, on every CPU feature path.
-func TestOpenPairMatchesOpen(t *testing.T) {
-	k, _ := NewFernetKey(bytes.Repeat([]byte{5}, 32))
-	rng := rand.New(rand.NewPCG(11, 12))
-	damage := map[string]func(tok []byte) []byte{
-		"intact": func(tok []byte) []byte { return tok },
-		"char":   func(tok []byte) []byte { tok[rng.IntN(len(tok))] ^= 1; return tok },
-		"mac":    func(tok []byte) []byte { tok[len(tok)-10] ^= 1; return tok },
-		"first":  func(tok []byte) []byte { tok[0] = '*'; return tok },
-		"short":  func(tok []byte) []byte { return tok[:len(tok)-4] },
-		"pad":    func(tok []byte) []byte { tok[len(tok)-1] = 'A'; return tok },
-	}
-	for _, f := range featureSets() {
-		c := k.NewCodec()
-		c.cpu = f
-		for _, size := range []int{0, 15, 700, 1024, 4095, 4096, 5000} {
-			for na, da := range damage {
-				for nb, db := range damage {
-					pa, pb := randBytes(rng, size), randBytes(rng, size)
-					tokA := da(c.Seal(nil, pa, 3, nil))
-					tokB := db(c.Seal(nil, pb, 4, nil))
-					wa, tsA, errA := c.Open(nil, tokA)
-					wb, tsB, errB := c.Open(nil, tokB)
-					dst := make([]byte, 2*size+2*aesBlock)
-					a, b := c.openPair(dst[:0:size+aesBlock], dst[size:size], tokA, tokB)
-					same := func(o opened, out []byte, ts uint64, err error) bool {
-						return bytes.Equal(o.out, out) && o.ts == ts && fmt.Sprint(o.err) == fmt.Sprint(err)
-					}
-					if !same(a, wa, tsA, errA) || !same(b, wb, tsB, errB) {
-						t.Fatalf("%+v size %d, A %s, B %s: openPair gave (%v, %v), Open (%v, %v)",
-							f, size, na, nb, a.err, b.err, errA, errB)
 					}
 				}
 			}

@@ -147,7 +147,6 @@ func FuzzOpenToken(f *testing.F) {
 	c := k.NewCodec()
 	f.Add(c.Seal(nil, []byte("seed"), 1, nil))
 	f.Add(c.Seal(nil, nil, 0, nil))
-	// Long enough for the stitched decode-and-hash path.
 	f.Add(c.Seal(nil, bytes.Repeat([]byte("fernetfs"), 100), 2, nil))
 	f.Add([]byte("gAAAAA=="))
 	var others []*Codec
@@ -203,23 +202,3 @@ func benchChunk(b *testing.B, open bool) {
 
 func BenchmarkSeal4K(b *testing.B) { benchChunk(b, false) }
 func BenchmarkOpen4K(b *testing.B) { benchChunk(b, true) }
-
-func BenchmarkOpenPair4K(b *testing.B) {
-	k, err := NewFernetKey(bytes.Repeat([]byte{7}, 32))
-	if err != nil {
-		b.Fatal(err)
-	}
-	c := k.NewCodec()
-	pt := make([]byte, 4096)
-	tokA := c.Seal(nil, pt, 1, nil)
-	tokB := c.Seal(nil, pt, 2, nil)
-	dst := make([]byte, 2*4096+aesBlock)
-	b.SetBytes(2 * 4096)
-	b.ReportAllocs()
-	for b.Loop() {
-		a, o := c.openPair(dst[:0:4096+aesBlock], dst[4096:4096], tokA, tokB)
-		if a.err != nil || o.err != nil {
-			b.Fatal(a.err, o.err)
-		}
-	}
-}

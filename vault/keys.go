@@ -60,11 +60,7 @@ func DeriveKeys(master [32]byte) *Keys {
 // ContentKey is the Fernet key for the file with this 16-byte ID; the ID
 // is the HKDF salt, so a chunk moved to another file fails its MAC.
 func (k *Keys) ContentKey(fileID []byte) *FernetKey {
-	var raw [32]byte
-	if !hkdf32Fast(&raw, k.master[:], fileID, labelContent) {
-		copy(raw[:], hkdf32(k.master[:], fileID, labelContent))
-	}
-	return mustFernetKey(raw[:])
+	return mustFernetKey(hkdf32(k.master[:], fileID, labelContent))
 }
 
 // NameKey encrypts file and directory names.
