@@ -9,6 +9,8 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // Backing is the backing file of one plaintext file. *os.File satisfies
@@ -116,7 +118,7 @@ func (c *Content) sizeLocked() (backing, plain int64, err error) {
 // with a Codec for that key).
 type fileKey struct {
 	line    [fileHeaderLen]byte
-	key     *FernetKey
+	key     *fernet.Key
 	workers sync.Pool
 }
 

@@ -3,6 +3,8 @@ package vault
 import (
 	"fmt"
 	"math"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // Content layout constants. FORMAT.md describes the same bytes.
@@ -16,21 +18,24 @@ const (
 	// finalBit marks the file's last chunk in the token timestamp, so a
 	// file cut at a chunk boundary is detected.
 	finalBit = uint64(1) << 63
+	// aesBlock is the AES block: the unit of PKCS7 padding, and the room
+	// fernet.Codec.Open needs after a plaintext for its padding.
+	aesBlock = fernet.BlockSize
 	// minTail is the shortest possible last line: the token of a 1..15
-	// byte chunk (TokenLen(15) = 100) plus its single pad newline.
+	// byte chunk (fernet.TokenLen(15) = 100) plus its single pad newline.
 	minTail = 101
 )
 
 // layout is the offset arithmetic for one chunk size.
 type layout struct {
 	chunk    int64 // C: plaintext bytes per full chunk
-	tok      int64 // TokenLen(C)
+	tok      int64 // fernet.TokenLen(C)
 	line     int64 // F: a full chunk's line, token plus newline
 	maxPlain int64 // largest plaintext size whose backing size fits an int64
 }
 
 func newLayout(chunkSize int) layout {
-	tok := int64(TokenLen(chunkSize))
+	tok := int64(fernet.TokenLen(chunkSize))
 	l := layout{chunk: int64(chunkSize), tok: tok, line: tok + 1}
 	l.maxPlain = (math.MaxInt64 - int64(fileHeaderLen) - 2*l.line) / l.line * l.chunk
 	return l
@@ -45,7 +50,7 @@ func padLen(n int64) int64 { return aesBlock - n%aesBlock }
 
 // lastLineLen is the length of the last chunk's line for an L-byte last
 // chunk: its token and padLen(L) newlines.
-func lastLineLen(L int64) int64 { return int64(TokenLen(int(L))) + padLen(L) }
+func lastLineLen(L int64) int64 { return int64(fernet.TokenLen(int(L))) + padLen(L) }
 
 // lastChunk splits a non-zero plaintext size into the index and length of
 // its last chunk.
@@ -97,7 +102,7 @@ func (l layout) plainSize(s int64) (int64, error) {
 	}
 	q := (r - minTail) / l.line
 	tail := r - q*l.line
-	// tail = TokenLen(L) + padLen(L). For a plaintext of b AES blocks
+	// tail = fernet.TokenLen(L) + padLen(L). For a plaintext of b AES blocks
 	// (after padding) the token length t_b is fixed and the pad is 1..16,
 	// so tail lies in t_b+1 .. t_b+16; consecutive t_b differ by at least
 	// 20, so at most one b fits. The estimate is exact or one too high.
@@ -106,7 +111,7 @@ func (l layout) plainSize(s int64) (int64, error) {
 		if b < 1 {
 			continue
 		}
-		t := int64(TokenLen(int(aesBlock * (b - 1))))
+		t := int64(fernet.TokenLen(int(aesBlock * (b - 1))))
 		p := tail - t
 		if p < 1 || p > aesBlock {
 			continue

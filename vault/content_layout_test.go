@@ -4,11 +4,13 @@ import (
 	"errors"
 	"math"
 	"testing"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 func TestLayoutKnownValues(t *testing.T) {
-	if got := TokenLen(4096); got != 5560 {
-		t.Fatalf("TokenLen(4096) = %d, want 5560", got)
+	if got := fernet.TokenLen(4096); got != 5560 {
+		t.Fatalf("fernet.TokenLen(4096) = %d, want 5560", got)
 	}
 	if fileHeaderLen != 45 {
 		t.Fatalf("header line is %d bytes, want 45", fileHeaderLen)

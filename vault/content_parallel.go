@@ -3,6 +3,8 @@ package vault
 import (
 	"runtime"
 	"sync"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 const (
@@ -17,7 +19,7 @@ const (
 // comes from the vault's pools while the worker is out, so a file that is
 // opened, read once and closed allocates none.
 type chunkWorker struct {
-	cd      *Codec
+	cd      *fernet.Codec
 	scratch []byte // a chunk + aesBlock bytes: Open needs room for the padding
 	buf     *[]byte
 }
@@ -30,14 +32,15 @@ func (c *Content) worker(fk *fileKey) *chunkWorker {
 	raw := c.lay.tok / 4 * 3 // a chunk's decoded token
 	wk.buf = c.bufs.get(sc + raw)
 	wk.scratch = (*wk.buf)[:sc:sc]
-	wk.cd.raw = (*wk.buf)[sc:]
+	wk.cd.UseBuffer((*wk.buf)[sc:])
 	return wk
 }
 
 // putWorker returns wk's buffers to the vault and wk to fk's pool.
 func (c *Content) putWorker(fk *fileKey, wk *chunkWorker) {
 	c.bufs.put(wk.buf)
-	wk.buf, wk.scratch, wk.cd.raw = nil, nil, nil
+	wk.buf, wk.scratch = nil, nil
+	wk.cd.UseBuffer(nil)
 	fk.workers.Put(wk)
 }
 

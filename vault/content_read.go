@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"io"
 	"syscall"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // ReadAt reads plaintext with io.ReaderAt semantics: a read that reaches
@@ -148,11 +150,11 @@ func (r *readPlan) chunk(wk *chunkWorker, i, runEnd int64) (int64, error) {
 // aesBlock bytes of spare capacity (which it may scribble on) to be filled
 // in place. last says whether i is the file's last chunk; its line is the
 // token and the trailing newlines.
-func (c *Content) openLine(cd *Codec, i int64, line []byte, last bool, dst []byte) error {
+func (c *Content) openLine(cd *fernet.Codec, i int64, line []byte, last bool, dst []byte) error {
 	want := len(dst)
 	var tok []byte
 	if last {
-		tl := TokenLen(want)
+		tl := fernet.TokenLen(want)
 		if len(line) != tl+int(padLen(int64(want))) {
 			return c.chunkErr(i, nil, "last line is %d bytes, want %d", len(line), tl+int(padLen(int64(want))))
 		}

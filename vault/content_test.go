@@ -9,6 +9,8 @@ import (
 	"os"
 	"regexp"
 	"testing"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 var contentChunkSizes = []int{64, DefaultChunkSize}
@@ -104,7 +106,7 @@ func checkRawLayout(t *testing.T, v *Vault, raw, want []byte) {
 	id, _ := hex.DecodeString(string(raw[12:44]))
 	cd := v.Keys().ContentKey(id).NewCodec()
 	cs := v.ChunkSize()
-	F := TokenLen(cs) + 1
+	F := fernet.TokenLen(cs) + 1
 	n := (len(want) + cs - 1) / cs
 	rest := raw[45:]
 	var got []byte
@@ -116,7 +118,7 @@ func checkRawLayout(t *testing.T, v *Vault, raw, want []byte) {
 		}
 		var line []byte
 		if last {
-			tl := TokenLen(L)
+			tl := fernet.TokenLen(L)
 			pad := 16 - L%16
 			if len(rest) != tl+pad {
 				t.Fatalf("last line is %d bytes, want %d+%d", len(rest), tl, pad)

@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"slices"
 	"syscall"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // WriteAt writes plaintext at off, growing the file if the write ends past
@@ -433,7 +435,7 @@ func (w *writePlan) sealChunk(wk *chunkWorker, lines []byte, lo, i int64) {
 	if i == w.newLast {
 		ts |= finalBit
 	}
-	tl := TokenLen(len(plain))
+	tl := fernet.TokenLen(len(plain))
 	var iv []byte
 	if w.c.iv != nil {
 		iv = make([]byte, aesBlock)

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"sort"
 	"testing"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // The frozen example vault in ../testdata/vault-v1 was written once by a
@@ -157,7 +159,7 @@ func TestFrozenVault(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !bytes.Contains(raw, make([]byte, 2*TokenLen(4096))) {
+	if !bytes.Contains(raw, make([]byte, 2*fernet.TokenLen(4096))) {
 		t.Fatal("sparse.bin has no hole chunks in the backing file")
 	}
 }

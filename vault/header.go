@@ -15,6 +15,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // File names of the vault header and its backup in BACKING.
@@ -128,7 +130,7 @@ func (h *Header) validate() error {
 	if err := checkChunkSize(h.ChunkSize); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformedHeader, err)
 	}
-	if len(h.WrappedKey) != TokenLen(32) {
+	if len(h.WrappedKey) != fernet.TokenLen(32) {
 		return fmt.Errorf("%w: wrapped master key has the wrong length", ErrMalformedHeader)
 	}
 	if err := checkCreatedBy(h.CreatedBy); err != nil {
@@ -204,7 +206,7 @@ func (h *Header) marshal() []byte {
 }
 
 // kek derives the key-encryption key from a password.
-func (h *Header) kek(password []byte) *FernetKey {
+func (h *Header) kek(password []byte) *fernet.Key {
 	k, err := pbkdf2.Key(sha256.New, string(password), h.KDF.Salt, h.KDF.Iterations, 32)
 	if err != nil {
 		panic(err)

@@ -4,6 +4,8 @@ import (
 	"crypto/hkdf"
 	"crypto/hmac"
 	"crypto/sha256"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // HKDF info labels. Each derived key has its own label so that no key is
@@ -21,10 +23,10 @@ const (
 // immutable after DeriveKeys and safe to share between goroutines.
 type Keys struct {
 	master    [32]byte
-	name      *FernetKey
+	name      *fernet.Key
 	nameIV    []byte
-	xattr     *FernetKey
-	symlink   *FernetKey
+	xattr     *fernet.Key
+	symlink   *fernet.Key
 	headerMAC []byte
 }
 
@@ -36,8 +38,8 @@ func hkdf32(master []byte, salt []byte, label string) []byte {
 	return k
 }
 
-func mustFernetKey(raw []byte) *FernetKey {
-	k, err := NewFernetKey(raw)
+func mustFernetKey(raw []byte) *fernet.Key {
+	k, err := fernet.NewKey(raw)
 	if err != nil {
 		panic(err)
 	}
@@ -59,20 +61,20 @@ func DeriveKeys(master [32]byte) *Keys {
 
 // ContentKey is the Fernet key for the file with this 16-byte ID; the ID
 // is the HKDF salt, so a chunk moved to another file fails its MAC.
-func (k *Keys) ContentKey(fileID []byte) *FernetKey {
+func (k *Keys) ContentKey(fileID []byte) *fernet.Key {
 	return mustFernetKey(hkdf32(k.master[:], fileID, labelContent))
 }
 
 // NameKey encrypts file and directory names.
-func (k *Keys) NameKey() *FernetKey { return k.name }
+func (k *Keys) NameKey() *fernet.Key { return k.name }
 
 // NameIVKey is the HMAC key that derives deterministic name IVs.
 func (k *Keys) NameIVKey() []byte { return k.nameIV }
 
 // XattrKey encrypts extended attribute names and values.
-func (k *Keys) XattrKey() *FernetKey { return k.xattr }
+func (k *Keys) XattrKey() *fernet.Key { return k.xattr }
 
 // SymlinkKey encrypts symlink targets.
-func (k *Keys) SymlinkKey() *FernetKey { return k.symlink }
+func (k *Keys) SymlinkKey() *fernet.Key { return k.symlink }
 
 func hmacEqual(a, b []byte) bool { return hmac.Equal(a, b) }

@@ -1,15 +1,14 @@
 package vault
 
 import (
-	"bytes"
-	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/base64"
 	"fmt"
-	"hash"
 	"strings"
 	"sync"
 	"syscall"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // Name limits and reserved prefixes of the backing directory layout.
@@ -32,7 +31,7 @@ const (
 	reservedPrefix    = "fernetfs."
 	reservedTmpPrefix = ".fernetfs."
 	// maxSidecarLen bounds what is read from a sidecar; the longest valid
-	// one, TokenLen(MaxNameLen), is 420 bytes.
+	// one, fernet.TokenLen(MaxNameLen), is 420 bytes.
 	maxSidecarLen = 1024
 )
 
@@ -116,29 +115,24 @@ func longNameFor(token []byte) string {
 	return LongNamePrefix + base64.RawURLEncoding.EncodeToString(sum[:])
 }
 
-// nameCodec seals and opens deterministic name tokens: the IV is an HMAC
-// of a context (directory IV, or "xattr") and the name, so the same name
-// in the same place always has the same token and lookups need no
-// directory scan. One nameCodec serves many names (a whole listing)
-// without allocating per-name hash state or buffers (in, out and pt hold
-// a name's bytes, its token and an opened token's plaintext); it is not
-// safe for concurrent use.
+// nameCodec seals and opens name tokens (fernet.NameSealer: the IV is an
+// HMAC of a context, directory IV or "xattr", and the name) and holds a
+// buffer for a name's bytes, so that translating a whole listing
+// allocates nothing per name; it is not safe for concurrent use.
 type nameCodec struct {
-	c           *Codec
-	mac         hash.Hash
-	sum         [sha256.Size]byte
-	in, out, pt []byte
+	s  *fernet.NameSealer
+	in []byte
 }
 
-func (v *Vault) newNameCodec(k *FernetKey) *nameCodec {
-	return &nameCodec{c: k.NewCodec(), mac: hmac.New(sha256.New, v.keys.NameIVKey())}
+func (v *Vault) newNameCodec(k *fernet.Key) *nameCodec {
+	return &nameCodec{s: fernet.NewNameSealer(k, v.keys.NameIVKey())}
 }
 
 // nameCodecPool is the vault's pool of nameCodecs for k (the name key or
 // the xattr key), or nil for any other key. Every lookup, create and
 // listing translates names, so building hash and cipher state afresh for
 // each would dominate their cost.
-func (v *Vault) nameCodecPool(k *FernetKey) *sync.Pool {
+func (v *Vault) nameCodecPool(k *fernet.Key) *sync.Pool {
 	switch k {
 	case v.keys.NameKey():
 		return &v.nameCodecs
@@ -151,7 +145,7 @@ func (v *Vault) nameCodecPool(k *FernetKey) *sync.Pool {
 // getNameCodec returns a nameCodec for k, to give back with putNameCodec.
 // The strings its methods return never alias its state, so they outlive
 // the put; the bytes seal returns do, until its next call.
-func (v *Vault) getNameCodec(k *FernetKey) *nameCodec {
+func (v *Vault) getNameCodec(k *fernet.Key) *nameCodec {
 	if p := v.nameCodecPool(k); p != nil {
 		if n, ok := p.Get().(*nameCodec); ok {
 			return n
@@ -161,25 +155,14 @@ func (v *Vault) getNameCodec(k *FernetKey) *nameCodec {
 }
 
 func (v *Vault) putNameCodec(n *nameCodec) {
-	if p := v.nameCodecPool(n.c.Key()); p != nil {
+	if p := v.nameCodecPool(n.s.Key()); p != nil {
 		p.Put(n)
 	}
 }
 
-// iv is HMAC-SHA256(NameIVKey, context || name)[:16].
-func (n *nameCodec) iv(context, name []byte) []byte {
-	n.mac.Reset()
-	n.mac.Write(context)
-	n.mac.Write(name)
-	return n.mac.Sum(n.sum[:0])[:aesBlock]
-}
-
 // seal returns the token of name in context, in the codec's own buffer:
 // it is valid until the next call.
-func (n *nameCodec) seal(context, name []byte) []byte {
-	n.out = n.c.Seal(n.out[:0], name, 0, n.iv(context, name))
-	return n.out
-}
+func (n *nameCodec) seal(context, name []byte) []byte { return n.s.Seal(context, name) }
 
 // sealString is seal of a name given as a string.
 func (n *nameCodec) sealString(context []byte, name string) []byte {
@@ -187,18 +170,12 @@ func (n *nameCodec) sealString(context []byte, name string) []byte {
 	return n.seal(context, n.in)
 }
 
-// open decrypts token and accepts it only if sealing the result again in
-// the same context gives the very same bytes. That single comparison
-// rejects a foreign or random IV, a non-zero timestamp and any other
-// base64 spelling, so two backing names never alias one plaintext name.
+// open returns the name in token if token is its canonical token in
+// context (see fernet.NameSealer.Open).
 func (n *nameCodec) open(context []byte, token []byte) (string, error) {
-	plain, _, err := n.c.Open(n.pt[:0], token)
+	plain, err := n.s.Open(context, token)
 	if err != nil {
 		return "", err
-	}
-	n.pt = plain
-	if !bytes.Equal(n.seal(context, plain), token) {
-		return "", fmt.Errorf("not the canonical token of its name here (wrong directory, IV, timestamp or encoding)")
 	}
 	return string(plain), nil
 }

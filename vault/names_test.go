@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 func testDirIV(b byte) []byte { return bytes.Repeat([]byte{b}, DirIVLen) }
@@ -71,7 +73,7 @@ func TestNameRoundTripLengths(t *testing.T) {
 			if len(long) <= 255 || backing != longNameFor([]byte(long)) {
 				t.Fatalf("name of %d bytes: bad long form %q / %d-byte token", n, backing, len(long))
 			}
-		} else if backing[0] != 'g' || len(backing) != TokenLen(n) {
+		} else if backing[0] != 'g' || len(backing) != fernet.TokenLen(n) {
 			t.Fatalf("name of %d bytes: backing %q is not a bare token", n, backing)
 		}
 	}

@@ -12,6 +12,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // Symlink limits and the long-link form (FORMAT.md "Symlinks").
@@ -33,7 +35,7 @@ const (
 
 // maxLongLinkLen bounds what is read from a long link's sidecar: the token
 // of the longest target.
-var maxLongLinkLen = TokenLen(MaxSymlinkTarget)
+var maxLongLinkLen = fernet.TokenLen(MaxSymlinkTarget)
 
 // IsLongLink reports whether a backing symlink's target is the long-link
 // form (a reference to a sidecar) rather than a token.

@@ -1,12 +1,14 @@
-package vault
+package fernet
 
 import "encoding/binary"
 
-// Tokens are padded base64url, and encoding/base64 was a third of the time
-// of every Seal and Open. This codec produces and accepts exactly what
-// base64.URLEncoding.Strict() does, except that it rejects CR and LF (which
-// the stdlib silently skips and a Fernet token must not contain). The
-// tables below are filled once at package initialisation and only read.
+// Tokens are padded base64url, which every Seal and Open encodes or
+// decodes whole; encoding/base64 does it a byte at a time, and skips the
+// CR and LF a token must not contain. This codec produces and accepts
+// exactly what base64.URLEncoding.Strict() does, except that it rejects CR
+// and LF, six bytes per step, with AVX2 for the bulk where the CPU has it.
+// The tables below are filled once at package initialisation and only
+// read.
 
 const b64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
 

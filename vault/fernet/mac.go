@@ -1,4 +1,4 @@
-package vault
+package fernet
 
 import (
 	"crypto/hmac"
@@ -11,11 +11,11 @@ import (
 // encryptLast CBC-encrypts the final, PKCS7-padded block of plain into the
 // last block of ct; chain is the previous ciphertext block (or the IV).
 func (c *Codec) encryptLast(ct, plain, chain []byte) {
-	full := len(plain) &^ (aesBlock - 1)
-	last := ct[len(ct)-aesBlock:]
+	full := len(plain) &^ (BlockSize - 1)
+	last := ct[len(ct)-BlockSize:]
 	n := copy(last, plain[full:])
-	pad := byte(aesBlock - n)
-	for i := n; i < aesBlock; i++ {
+	pad := byte(BlockSize - n)
+	for i := n; i < BlockSize; i++ {
 		last[i] = pad
 	}
 	c.cbcEncrypt(last, last, chain)
@@ -25,20 +25,20 @@ func (c *Codec) encryptLast(ct, plain, chain []byte) {
 // ciphertext of plain and the MAC.
 func (c *Codec) sealBody(raw, plain []byte) {
 	n := len(raw)
-	ct := raw[fernetHeader : n-fernetMACLen]
-	iv := raw[9:fernetHeader]
+	ct := raw[header : n-macLen]
+	iv := raw[9:header]
 	// Whole blocks go straight from plain; only the padded one is copied.
-	full := len(plain) &^ (aesBlock - 1)
+	full := len(plain) &^ (BlockSize - 1)
 	c.cbcEncrypt(ct[:full], plain[:full], iv)
 	chain := iv
 	if full > 0 {
-		chain = ct[full-aesBlock : full]
+		chain = ct[full-BlockSize : full]
 	}
 	c.encryptLast(ct, plain, chain)
 	mac := c.hmac()
 	mac.Reset()
-	mac.Write(raw[:n-fernetMACLen])
-	mac.Sum(raw[n-fernetMACLen : n-fernetMACLen])
+	mac.Write(raw[:n-macLen])
+	mac.Sum(raw[n-macLen : n-macLen])
 }
 
 // decodeVerify decodes token into raw and checks, in this order, its
@@ -53,7 +53,7 @@ func (c *Codec) decodeVerify(raw, token []byte) (int, error) {
 	if err := checkRaw(raw[:n]); err != nil {
 		return 0, err
 	}
-	if !c.macVerify(raw[:n-fernetMACLen], raw[n-fernetMACLen:n]) {
+	if !c.macVerify(raw[:n-macLen], raw[n-macLen:n]) {
 		return 0, errMACMismatch
 	}
 	return n, nil
@@ -67,10 +67,10 @@ var (
 // checkRaw validates a decoded token's length and version byte.
 func checkRaw(raw []byte) error {
 	n := len(raw)
-	if n < rawTokenLen(0) || (n-fernetOverhead)%aesBlock != 0 {
+	if n < rawTokenLen(0) || (n-overhead)%BlockSize != 0 {
 		return fmt.Errorf("%w: bad payload length", ErrBadToken)
 	}
-	if raw[0] != fernetVersion {
+	if raw[0] != version {
 		return fmt.Errorf("%w: bad version byte %#x", ErrBadToken, raw[0])
 	}
 	return nil

@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package vault
+package fernet
 
 // b64EncAVX2 encodes whole 24-byte groups of src while 28 bytes are
 // readable and returns how many source bytes it consumed.

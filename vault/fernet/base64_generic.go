@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package vault
+package fernet
 
 // b64EncodeBulk has no SIMD form here; the scalar encoder does all of it.
 func b64EncodeBulk(dst, src []byte) int { return 0 }

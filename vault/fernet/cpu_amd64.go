@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package vault
+package fernet
 
 // cpuid executes the CPUID instruction.
 func cpuid(leaf, sub uint32) (a, b, c, d uint32)
@@ -9,11 +9,8 @@ func cpuid(leaf, sub uint32) (a, b, c, d uint32)
 // saves on context switch).
 func xgetbv() (eax, edx uint32)
 
-// hostCPU is what this CPU supports, detected once at package
-// initialisation and only read afterwards.
-var hostCPU = detectCPU()
-
-// detectCPU reads the features from CPUID:
+// detectCPU reads from CPUID what the CPU and OS support, before any
+// switch (see selectCPU):
 //   - aesni: AES-NI (CPUID.1:ECX bit 25);
 //   - avx2: AVX2 (CPUID.7:EBX bit 5) with YMM state enabled by the OS
 //     (OSXSAVE, and XCR0 bits 1 and 2).
@@ -32,3 +29,6 @@ func detectCPU() (f cpuFeatures) {
 	}
 	return f
 }
+
+// asmBuilt tells tests that this build has the assembly.
+const asmBuilt = true

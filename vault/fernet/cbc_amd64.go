@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package vault
+package fernet
 
 // crypto/aes on amd64 has no CBC assembly: crypto/cipher makes one call
 // per 16-byte block plus a generic XOR, and cannot overlap the independent
@@ -25,9 +25,10 @@ func cbcDecAES128(xk *[176]byte, iv *byte, dst, src *byte, n int)
 //go:noescape
 func expandAES128(key *byte, s *aes128Schedule)
 
-// prepare expands the AES-NI round keys when the CPU has AES-NI.
-func (k *FernetKey) prepare(aesKey []byte) {
-	if hostCPU.aesni {
+// prepare expands the AES-NI round keys when the key's codecs take that
+// path.
+func (k *Key) prepare(aesKey []byte) {
+	if k.cpu.aesni {
 		expandAES128(&aesKey[0], &k.sched)
 	}
 }
@@ -38,12 +39,12 @@ func (c *Codec) cbcEncrypt(dst, src, iv []byte) {
 		c.cbcEncryptStd(dst, src, iv)
 		return
 	}
-	n := len(src) / aesBlock
+	n := len(src) / BlockSize
 	if n == 0 {
 		return
 	}
-	_ = dst[n*aesBlock-1]
-	_ = iv[aesBlock-1]
+	_ = dst[n*BlockSize-1]
+	_ = iv[BlockSize-1]
 	cbcEncAES128(&c.key.sched.enc, &iv[0], &dst[0], &src[0], n)
 }
 
@@ -53,11 +54,11 @@ func (c *Codec) cbcDecrypt(dst, src, iv []byte) {
 		c.cbcDecryptStd(dst, src, iv)
 		return
 	}
-	n := len(src) / aesBlock
+	n := len(src) / BlockSize
 	if n == 0 {
 		return
 	}
-	_ = dst[n*aesBlock-1]
-	_ = iv[aesBlock-1]
+	_ = dst[n*BlockSize-1]
+	_ = iv[BlockSize-1]
 	cbcDecAES128(&c.key.sched.dec, &iv[0], &dst[0], &src[0], n)
 }

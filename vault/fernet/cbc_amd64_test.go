@@ -1,6 +1,6 @@
 //go:build amd64 && !purego
 
-package vault
+package fernet
 
 import (
 	"math/rand/v2"
@@ -8,7 +8,10 @@ import (
 )
 
 func TestCBCExpandAES128MatchesReference(t *testing.T) {
-	if !hostCPU.aesni {
+	if !detectCPU().aesni {
+		if mustRun(cpuFeatures{aesni: true}) {
+			t.Fatal("CI: /proc/cpuinfo lists AES-NI but detectCPU does not")
+		}
 		t.Skip("no AES-NI")
 	}
 	rng := rand.New(rand.NewPCG(7, 8))

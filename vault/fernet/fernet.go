@@ -1,4 +1,4 @@
-package vault
+package fernet
 
 import (
 	"crypto/aes"
@@ -17,25 +17,36 @@ import (
 // or bad padding. Callers test for it to tell corruption from I/O errors.
 var ErrBadToken = errors.New("invalid fernet token")
 
+// BlockSize is the AES block size: the IV length, and the unit of
+// ciphertext and padding (Open writes up to BlockSize bytes of padding
+// after the plaintext into dst's spare capacity).
+const BlockSize = 16
+
 const (
-	fernetVersion  = 0x80
-	fernetHeader   = 1 + 8 + 16 // version, timestamp, IV
-	fernetMACLen   = 32
-	fernetOverhead = fernetHeader + fernetMACLen
-	aesBlock       = 16
+	version  = 0x80
+	header   = 1 + 8 + BlockSize // version, timestamp, IV
+	macLen   = sha256.Size
+	overhead = header + macLen
 )
 
-// FernetKey is an immutable Fernet key (signing half and encryption half).
-// It is safe for concurrent use; per-goroutine state lives in a Codec.
-type FernetKey struct {
+// Key is an immutable Fernet key (signing half and encryption half). It
+// is safe for concurrent use; per-goroutine state lives in a Codec.
+type Key struct {
 	sign  [16]byte
 	block cipher.Block
-	sched aes128Schedule
+	cpu   cpuFeatures    // the assembly paths its codecs take
+	sched aes128Schedule // filled only for the AES-NI path
 }
 
-// NewFernetKey makes a key from the 32 raw bytes of a Fernet key
-// (signing key ‖ encryption key), the form HKDF and PBKDF2 produce.
-func NewFernetKey(raw []byte) (*FernetKey, error) {
+// NewKey makes a key from the 32 raw bytes of a Fernet key (signing key
+// || encryption key), the form HKDF and PBKDF2 produce.
+func NewKey(raw []byte) (*Key, error) {
+	return newKey(raw, hostCPU())
+}
+
+// newKey is NewKey for the given CPU paths; tests and the known-answer
+// check use it to make keys for paths other than the host's choice.
+func newKey(raw []byte, cpu cpuFeatures) (*Key, error) {
 	if len(raw) != 32 {
 		return nil, fmt.Errorf("fernet key must be 32 bytes, got %d", len(raw))
 	}
@@ -43,20 +54,20 @@ func NewFernetKey(raw []byte) (*FernetKey, error) {
 	if err != nil {
 		return nil, err
 	}
-	k := &FernetKey{block: b}
+	k := &Key{block: b, cpu: cpu}
 	copy(k.sign[:], raw[:16])
 	k.prepare(raw[16:])
 	return k, nil
 }
 
-// ParseFernetKey decodes the base64url text form of a Fernet key, as other
+// ParseKey decodes the base64url text form of a Fernet key, as other
 // Fernet libraries print it.
-func ParseFernetKey(s string) (*FernetKey, error) {
+func ParseKey(s string) (*Key, error) {
 	raw, err := base64.URLEncoding.DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("fernet key: %w", err)
 	}
-	return NewFernetKey(raw)
+	return NewKey(raw)
 }
 
 // TokenLen is the length of the base64 token that Seal produces for a
@@ -66,15 +77,15 @@ func TokenLen(n int) int {
 }
 
 func rawTokenLen(n int) int {
-	return fernetOverhead + (n/aesBlock+1)*aesBlock
+	return overhead + (n/BlockSize+1)*BlockSize
 }
 
 // Codec holds the mutable state (scratch buffer, and the crypto/hmac and
 // crypto/cipher objects) for sealing and opening tokens under one key
-// without allocating. A Codec is not safe for
-// concurrent use: give each goroutine its own.
+// without allocating. A Codec is not safe for concurrent use: give each
+// goroutine its own.
 type Codec struct {
-	key *FernetKey
+	key *Key
 	cpu cpuFeatures
 	mac hash.Hash
 	enc cipher.BlockMode
@@ -85,12 +96,19 @@ type Codec struct {
 
 // NewCodec returns fresh per-goroutine state for k. It is cheap: the hash
 // and cipher state is built on first use.
-func (k *FernetKey) NewCodec() *Codec {
-	return &Codec{key: k, cpu: hostCPU}
+func (k *Key) NewCodec() *Codec {
+	return &Codec{key: k, cpu: k.cpu}
 }
 
 // Key returns the key this codec seals and opens with.
-func (c *Codec) Key() *FernetKey { return c.key }
+func (c *Codec) Key() *Key { return c.key }
+
+// UseBuffer lends the codec b as the scratch room for decoded tokens
+// (3/4 of a token's length) until the next UseBuffer; nil takes it back.
+// A caller with pooled memory lends it so that a codec kept in a pool
+// holds no memory of its own while idle. The codec allocates its own
+// room only if b is too small.
+func (c *Codec) UseBuffer(b []byte) { c.raw = b }
 
 func (c *Codec) scratch(n int) []byte {
 	if cap(c.raw) < n {
@@ -105,12 +123,12 @@ func (c *Codec) scratch(n int) []byte {
 func (c *Codec) Seal(dst, plain []byte, ts uint64, iv []byte) []byte {
 	n := rawTokenLen(len(plain))
 	raw := c.scratch(n)
-	raw[0] = fernetVersion
+	raw[0] = version
 	binary.BigEndian.PutUint64(raw[1:9], ts)
 	if iv == nil {
-		rand.Read(raw[9:25])
+		rand.Read(raw[9:header])
 	} else {
-		copy(raw[9:25], iv)
+		copy(raw[9:header], iv)
 	}
 	c.sealBody(raw, plain)
 	tl := b64EncodedLen(n)
@@ -121,7 +139,7 @@ func (c *Codec) Seal(dst, plain []byte, ts uint64, iv []byte) []byte {
 
 // Open verifies token and appends its plaintext to dst, returning the
 // token's timestamp too. The MAC is checked in constant time before any
-// decryption; every failure wraps ErrBadToken.
+// decryption; every failure wraps ErrBadToken and leaves dst as it was.
 func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 	if len(token)%4 != 0 || len(token) < TokenLen(0) {
 		return dst, 0, fmt.Errorf("%w: bad length %d", ErrBadToken, len(token))
@@ -140,18 +158,18 @@ func (c *Codec) Open(dst, token []byte) ([]byte, uint64, error) {
 func (c *Codec) decrypt(dst, raw []byte) ([]byte, uint64, error) {
 	n := len(raw)
 	ts := binary.BigEndian.Uint64(raw[1:9])
-	ct := raw[fernetHeader : n-fernetMACLen]
+	ct := raw[header : n-macLen]
 	// Decrypt straight into dst's spare room; on bad padding that room is
 	// wiped so that a rejected token leaves no plaintext behind.
 	start := len(dst)
 	out := grow(dst, len(ct))
 	pt := out[start:]
-	c.cbcDecrypt(pt, ct, raw[9:25])
+	c.cbcDecrypt(pt, ct, raw[9:header])
 	pad := int(pt[len(pt)-1])
 	var bad byte
-	if pad < 1 || pad > aesBlock {
+	if pad < 1 || pad > BlockSize {
 		bad = 1
-		pad = aesBlock
+		pad = BlockSize
 	}
 	for _, b := range pt[len(pt)-pad:] {
 		bad |= b ^ byte(pad)

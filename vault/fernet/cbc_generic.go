@@ -1,6 +1,6 @@
 //go:build !amd64 || purego
 
-package vault
+package fernet
 
 // cbcEncrypt CBC-encrypts src (a multiple of 16 bytes) into dst under iv.
 func (c *Codec) cbcEncrypt(dst, src, iv []byte) { c.cbcEncryptStd(dst, src, iv) }
@@ -8,5 +8,5 @@ func (c *Codec) cbcEncrypt(dst, src, iv []byte) { c.cbcEncryptStd(dst, src, iv) 
 // cbcDecrypt CBC-decrypts src (a multiple of 16 bytes) into dst under iv.
 func (c *Codec) cbcDecrypt(dst, src, iv []byte) { c.cbcDecryptStd(dst, src, iv) }
 
-// prepare has nothing to precompute where vault has no assembly.
-func (k *FernetKey) prepare(aesKey []byte) {}
+// prepare has nothing to precompute where this package has no assembly.
+func (k *Key) prepare(aesKey []byte) {}

@@ -1,4 +1,4 @@
-package vault
+package fernet
 
 import "crypto/cipher"
 
@@ -6,8 +6,8 @@ import "crypto/cipher"
 // encryption round keys, and the 11 round keys of the equivalent inverse
 // cipher (reversed, middle nine passed through InvMixColumns) that AESDEC
 // needs. crypto/aes keeps its schedule private, so the CBC assembly cannot
-// reuse it; expanding the key again with AESKEYGENASSIST and AESIMC costs
-// tens of nanoseconds. Only the AES-NI path fills and reads it.
+// reuse it and expands the key again with AESKEYGENASSIST and AESIMC.
+// Only the AES-NI path fills and reads it.
 type aes128Schedule struct {
 	enc [11 * 16]byte
 	dec [11 * 16]byte
@@ -26,9 +26,10 @@ func setIV(m cipher.BlockMode, iv []byte) cipher.BlockMode {
 }
 
 // cbcEncryptStd and cbcDecryptStd run CBC through crypto/cipher. They are
-// the path on architectures without our assembly and on amd64 CPUs without
-// AES-NI, reusing the Codec's BlockModes (made on first use, so codecs on
-// the assembly path never build them) so they do not allocate.
+// the path on architectures without our assembly and wherever AES-NI is
+// missing or switched off, reusing the Codec's BlockModes (made on first
+// use, so codecs on the assembly path never build them) so they do not
+// allocate.
 func (c *Codec) cbcEncryptStd(dst, src, iv []byte) {
 	if c.enc == nil {
 		c.enc = cipher.NewCBCEncrypter(c.key.block, iv)

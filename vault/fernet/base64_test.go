@@ -1,4 +1,4 @@
-package vault
+package fernet
 
 import (
 	"bytes"
@@ -9,19 +9,41 @@ import (
 
 var stdB64 = base64.URLEncoding.Strict()
 
-// b64Impl is one of the codecs under test: the AVX2 bulk path (when the
-// CPU has it) and the portable one it falls back to.
+// b64Impl is one of the codecs under test: the AVX2 bulk path and the
+// portable one it falls back to.
 type b64Impl struct {
 	name   string
 	encode func(dst, src []byte)
 	decode func(dst, src []byte) (int, bool)
 }
 
-var b64Impls = []b64Impl{
-	{"host", func(dst, src []byte) { b64Encode(dst, src, hostCPU.avx2) },
-		func(dst, src []byte) (int, bool) { return b64Decode(dst, src, hostCPU.avx2) }},
-	{"scalar", func(dst, src []byte) { b64Encode(dst, src, false) },
-		func(dst, src []byte) (int, bool) { return b64Decode(dst, src, false) }},
+func b64ImplFor(simd bool) b64Impl {
+	name := "scalar"
+	if simd {
+		name = "avx2"
+	}
+	return b64Impl{name, func(dst, src []byte) { b64Encode(dst, src, simd) },
+		func(dst, src []byte) (int, bool) { return b64Decode(dst, src, simd) }}
+}
+
+// b64Impls is the implementations this CPU and build can run, for fuzz
+// targets; tests use forEachB64, which says what it skips.
+func b64Impls() []b64Impl {
+	out := []b64Impl{b64ImplFor(false)}
+	if hasPath(cpuFeatures{avx2: true}) {
+		out = append(out, b64ImplFor(true))
+	}
+	return out
+}
+
+// forEachB64 runs fn on each implementation as a subtest; see forEachPath.
+func forEachB64(t *testing.T, fn func(t *testing.T, impl b64Impl)) {
+	forEachPath(t, func(t *testing.T, f cpuFeatures) {
+		if f.aesni {
+			t.Skip("base64 does not depend on AES-NI: same as the path without it")
+		}
+		fn(t, b64ImplFor(f.avx2))
+	})
 }
 
 // decodeRef is what Open accepts: the stdlib's strict decoding, except
@@ -61,10 +83,14 @@ func checkDecode(t *testing.T, impl b64Impl, src []byte) {
 func TestBase64MatchesStdlib(t *testing.T) {
 	rng := rand.New(rand.NewPCG(3, 4))
 	sizes := []int{0, 1, 2, 3, 4, 5, 6, 7, 8, 23, 24, 25, 27, 28, 29, 31, 32, 33, 47, 48, 49, 73, 89, 4153}
-	for i := 0; i < 400; i++ {
+	random := 400
+	if raceEnabled {
+		random = 40 // see race_on_test.go
+	}
+	for i := 0; i < random; i++ {
 		sizes = append(sizes, rng.IntN(9001))
 	}
-	for _, impl := range b64Impls {
+	forEachB64(t, func(t *testing.T, impl b64Impl) {
 		for _, n := range sizes {
 			src := make([]byte, n)
 			fillRand(rng, src)
@@ -101,14 +127,14 @@ func TestBase64MatchesStdlib(t *testing.T) {
 				checkDecode(t, impl, bad)
 			}
 		}
-	}
+	})
 }
 
 // Every byte value in every position of a block long enough for the SIMD
 // decoder must be classified exactly as the stdlib classifies it.
 func TestBase64DecodeEveryByte(t *testing.T) {
 	base := []byte(stdB64.EncodeToString(bytes.Repeat([]byte{0x5a, 0xc3, 0x17}, 24)))
-	for _, impl := range b64Impls {
+	forEachB64(t, func(t *testing.T, impl b64Impl) {
 		for pos := 0; pos < 40; pos++ {
 			for c := 0; c < 256; c++ {
 				src := bytes.Clone(base)
@@ -116,15 +142,15 @@ func TestBase64DecodeEveryByte(t *testing.T) {
 				checkDecode(t, impl, src)
 			}
 		}
-	}
+	})
 }
 
 func TestBase64DecodeLengths(t *testing.T) {
-	for _, impl := range b64Impls {
+	forEachB64(t, func(t *testing.T, impl b64Impl) {
 		for _, s := range []string{"", "A", "AA", "AAA", "AA=", "====", "A===", "AA==", "AB==", "AAA=", "AAB=", "AAAA", "AA==AAAA", "AAAA====", "AAAAA==="} {
 			checkDecode(t, impl, []byte(s))
 		}
-	}
+	})
 }
 
 func FuzzBase64Decode(f *testing.F) {
@@ -132,8 +158,9 @@ func FuzzBase64Decode(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Add([]byte(stdB64.EncodeToString(bytes.Repeat([]byte{0xfb, 0xff}, 50))))
+	impls := b64Impls()
 	f.Fuzz(func(t *testing.T, src []byte) {
-		for _, impl := range b64Impls {
+		for _, impl := range impls {
 			checkDecode(t, impl, src)
 		}
 	})
@@ -143,9 +170,10 @@ func FuzzBase64Encode(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte("any carnal pleas"))
 	f.Add(bytes.Repeat([]byte{0xfb, 0xff, 0xbf}, 40))
+	impls := b64Impls()
 	f.Fuzz(func(t *testing.T, src []byte) {
 		want := stdB64.EncodeToString(src)
-		for _, impl := range b64Impls {
+		for _, impl := range impls {
 			dst := make([]byte, b64EncodedLen(len(src)))
 			impl.encode(dst, src)
 			if string(dst) != want {
@@ -160,7 +188,7 @@ func BenchmarkBase64Encode4K(b *testing.B) {
 	dst := make([]byte, b64EncodedLen(len(src)))
 	b.SetBytes(int64(len(src)))
 	for b.Loop() {
-		b64Encode(dst, src, hostCPU.avx2)
+		b64Encode(dst, src, detectCPU().avx2)
 	}
 }
 
@@ -169,7 +197,7 @@ func BenchmarkBase64Decode4K(b *testing.B) {
 	dst := make([]byte, len(src)/4*3)
 	b.SetBytes(int64(len(dst)))
 	for b.Loop() {
-		if _, ok := b64Decode(dst, src, hostCPU.avx2); !ok {
+		if _, ok := b64Decode(dst, src, detectCPU().avx2); !ok {
 			b.Fatal("decode failed")
 		}
 	}
