@@ -3,8 +3,6 @@ package vault
 import (
 	"os"
 	"sync/atomic"
-
-	"golang.org/x/sys/unix"
 )
 
 // coldWindow is how much backing file a small read that misses the page
@@ -44,76 +42,4 @@ func (b *backingFd) init(f Backing) {
 		return
 	}
 	rc.Control(func(fd uintptr) { b.fd.Store(int64(fd)) })
-}
-
-// readBacking is readFull for the lines of a read: when the read is
-// small and not a continuation of the previous one, it copies them out
-// of the backing mapping (see backingMap); where there is none, it
-// first tries the page cache alone (RWF_NOWAIT) and, on a miss, asks
-// the kernel for the surrounding coldWindow before reading.
-func (c *Content) readBacking(p []byte, off int64) error {
-	fd := c.fd.fd.Load()
-	end := off + int64(len(p))
-	prev := c.lastEnd.Swap(end)
-	if fd < 0 || len(p) > coldWindow || off == 0 || off == prev {
-		return c.readFull(p, off)
-	}
-	if m := c.mapped(end); m != nil {
-		return c.copyMapped(p, m, off)
-	}
-	n, err := unix.Preadv2(int(fd), [][]byte{p}, off, unix.RWF_NOWAIT)
-	switch {
-	case err == nil && n == len(p):
-		return nil
-	case err == unix.ENOSYS || err == unix.EOPNOTSUPP || err == unix.EINVAL:
-		c.fd.fd.Store(-1) // no RWF_NOWAIT here: plain reads from now on
-		return c.readFull(p, off)
-	}
-	lo := off &^ (coldWindow - 1)
-	hi := max(lo+coldWindow, (end+4095)&^4095)
-	unix.Fadvise(int(fd), lo, hi-lo, unix.FADV_WILLNEED)
-	return c.readFull(p, off)
-}
-
-// prefetchForWrite prepares a small write of n backing bytes at off that
-// does not continue the previous access. A line is never page aligned,
-// so the kernel must read the partial pages at both ends before it can
-// write them: with them not cached, every small write would wait for a
-// device read or two. If cachestat(2) reports pages of the range
-// missing, the aligned coldWindow around it is requested first, so that
-// one device read serves this write and its neighbours'.
-func (c *Content) prefetchForWrite(off, n int64) {
-	fd := c.fd.fd.Load()
-	end := off + n
-	prev := c.lastEnd.Swap(end)
-	if fd < 0 || n > coldWindow || off == 0 || off == prev || c.fd.noCachestat.Load() {
-		return
-	}
-	first := off &^ 4095
-	rng := unix.CachestatRange{Off: uint64(first), Len: uint64(end - first)}
-	var cs unix.Cachestat_t
-	if err := unix.Cachestat(uint(fd), &rng, &cs, 0); err != nil {
-		if err == unix.ENOSYS || err == unix.EOPNOTSUPP || err == unix.EINVAL {
-			c.fd.noCachestat.Store(true)
-		}
-		return
-	}
-	if cs.Cache >= (rng.Len+4095)/4096 {
-		return
-	}
-	lo := off &^ (coldWindow - 1)
-	hi := max(lo+coldWindow, (end+4095)&^4095)
-	unix.Fadvise(int(fd), lo, hi-lo, unix.FADV_WILLNEED)
-}
-
-// WillRead tells the kernel that the file is about to be read from the
-// start, as an open for reading usually means: the first coldWindow of
-// the backing file is requested at once (FADV_WILLNEED, asynchronous),
-// so the device read overlaps the OPEN reply and the READ that follows
-// instead of starting only when that READ arrives. When the pages are
-// cached it costs one cheap system call.
-func (c *Content) WillRead() {
-	if fd := c.fd.fd.Load(); fd >= 0 {
-		unix.Fadvise(int(fd), 0, coldWindow, unix.FADV_WILLNEED)
-	}
 }

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"crypto/rand"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -219,7 +218,7 @@ func (d *Dir) Mkdir(plain string, mode uint32) (backing string, err error) {
 		err := unix.Fstat(fd, &st)
 		if err == nil {
 			// Keep what the umask did to group and other bits.
-			err = unix.Fchmod(fd, (st.Mode&0o7077)|(mode&0o700))
+			err = unix.Fchmod(fd, (uint32(st.Mode)&0o7077)|(mode&0o700))
 		}
 		if err != nil {
 			unix.Unlinkat(fd, DirIVName, 0)
@@ -249,7 +248,7 @@ func (d *Dir) List() ([]DirEntry, error) {
 	var out []DirEntry
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := unix.Getdents(fd, buf)
+		n, err := readDirents(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
@@ -285,28 +284,4 @@ func (d *Dir) List() ([]DirEntry, error) {
 			out = append(out, e)
 		}
 	}
-}
-
-// parseDirent decodes one linux_dirent64 record: ino u64, off s64,
-// reclen u16, type u8, NUL-terminated name. DT_* values are the S_IFMT
-// bits shifted right by 12.
-func parseDirent(b []byte) (ino uint64, typ uint32, name string, rest []byte, ok bool) {
-	const nameOff = 19
-	if len(b) < nameOff {
-		return 0, 0, "", nil, false
-	}
-	reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-	if reclen < nameOff || reclen > len(b) {
-		return 0, 0, "", nil, false
-	}
-	ino = binary.NativeEndian.Uint64(b[0:8])
-	typ = uint32(b[18]) << 12
-	nb := b[nameOff:reclen]
-	for i, c := range nb {
-		if c == 0 {
-			nb = nb[:i]
-			break
-		}
-	}
-	return ino, typ, string(nb), b[reclen:], true
 }

@@ -109,7 +109,7 @@ func writeSyncedFileAt(dfd int, name string, data []byte, perm uint32) error {
 		unix.Close(fd)
 	}
 	if err == nil {
-		err = unix.Renameat2(dfd, tmp, dfd, name, unix.RENAME_NOREPLACE)
+		err = renameatNoReplace(dfd, tmp, dfd, name)
 	}
 	if err != nil {
 		unix.Unlinkat(dfd, tmp, 0)

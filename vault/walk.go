@@ -225,7 +225,7 @@ func newWalkInfo(name string, st *unix.Stat_t) *walkInfo {
 
 func (s *walkInfo) Name() string       { return s.name }
 func (s *walkInfo) Size() int64        { return s.st.Size }
-func (s *walkInfo) ModTime() time.Time { return time.Unix(s.st.Mtim.Unix()) }
+func (s *walkInfo) ModTime() time.Time { return statMtime(&s.st) }
 func (s *walkInfo) IsDir() bool        { return s.Mode().IsDir() }
 func (s *walkInfo) Sys() any           { return &s.st }
 

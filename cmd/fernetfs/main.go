@@ -80,8 +80,9 @@ type command struct {
 }
 
 // commandTable lists the subcommands in the order "fernetfs --help" shows
-// them. mount and unmount (mount.go, unmount.go) belong between init and
-// passwd.
+// them. mount and unmount (mount_linux.go, unmount_linux.go) belong
+// between init and passwd; on other systems linuxonly_other.go stands in
+// for them and decrypt.
 func commandTable() []*command {
 	return []*command{
 		initCommand(),
