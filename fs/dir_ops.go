@@ -119,7 +119,8 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, n.r.errno(n, "create", err)
 	}
 	var st unix.Statx_t
-	if err := n.chownNew(ctx, d, backing, fd); err == nil {
+	err = n.chownNew(ctx, d, backing, fd)
+	if err == nil {
 		err = statFd(fd, &st)
 	}
 	if err != nil {

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 	"syscall"
@@ -377,7 +376,8 @@ func TestSqlite(t *testing.T) {
 func TestTarExtract(t *testing.T) {
 	needProgram(t, "tar")
 	mnt, backing, _ := mountTest(t, Options{})
-	src := filepath.Join(runtime.GOROOT(), "src", "encoding")
+	goroot := strings.TrimSpace(program(t, "", nil, "", needProgram(t, "go"), "env", "GOROOT"))
+	src := filepath.Join(goroot, "src", "encoding")
 	if _, err := os.Stat(src); err != nil {
 		t.Skipf("no Go source tree to archive: %v", err)
 	}

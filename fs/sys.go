@@ -1,9 +1,7 @@
 package fs
 
 import (
-	"os"
 	"strconv"
-	"syscall"
 
 	"golang.org/x/sys/unix"
 )
@@ -79,18 +77,4 @@ func ignoringEINTR(fn func() error) error {
 			return err
 		}
 	}
-}
-
-// errnoOf extracts the errno from an error returned by a syscall
-// wrapper, or 0.
-func errnoOf(err error) syscall.Errno {
-	if e, ok := err.(syscall.Errno); ok {
-		return e
-	}
-	if pe, ok := err.(*os.PathError); ok {
-		if e, ok := pe.Err.(syscall.Errno); ok {
-			return e
-		}
-	}
-	return 0
 }

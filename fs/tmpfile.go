@@ -33,7 +33,8 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		return nil, nil, 0, n.r.errno(n, "tmpfile", err)
 	}
 	var st unix.Statx_t
-	if err := n.chownNew(ctx, d, "", fd); err == nil {
+	err = n.chownNew(ctx, d, "", fd)
+	if err == nil {
 		err = statFd(fd, &st)
 	}
 	if err != nil {
