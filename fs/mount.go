@@ -56,9 +56,8 @@ const maxReadAhead = 1 << 20
 // kernel splits a window into READs of maxReadAhead and sends them
 // together, so a 4 MiB window keeps about four in flight and the
 // backing reads, the decryption and the copies to the kernel of
-// neighbouring READs overlap. Cold sequential reads of a 1 GiB file
-// here: 1 MiB 475-520 MB/s, 2 MiB 507-526, 4 MiB 580-675, 8 MiB
-// 505-551, 16 MiB 456-479 (gocryptfs 476-543 in the same rounds).
+// neighbouring READs overlap. 4 MiB read a cold 1 GiB file fastest of
+// the sizes tried (bench/README.md has the figures).
 const bdiReadAhead = 4 << 20
 
 // setReadAhead raises the read-ahead of the mount's backing device info
@@ -66,8 +65,7 @@ const bdiReadAhead = 4 << 20
 // of what INIT negotiates (MaxReadAhead) and the bdi's read_ahead_kb,
 // which starts at 128 KiB, and only root may raise the latter (in
 // sysfs). This is best effort: without it, reads are correct, only
-// slower (cold sequential reads of a large file: 1 MiB read-ahead is
-// about 1.5x faster than 128 KiB here, and 4 MiB 1.3x faster again).
+// slower (bench/README.md).
 func setReadAhead(mountpoint string, n int) {
 	if os.Geteuid() != 0 {
 		return
