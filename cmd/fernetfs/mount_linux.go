@@ -21,6 +21,7 @@ import (
 
 	"github.com/fernetfs/fernetfs/fs"
 	"github.com/fernetfs/fernetfs/vault"
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 func mountCommand() *command {
@@ -206,10 +207,15 @@ func mountCatchingSignals(v *vault.Vault, mnt string, opts fs.Options) (*fuse.Se
 // serve waits for the mount to end. SIGINT and SIGTERM (caught on sigs)
 // unmount it; if files are still in use the mount is detached lazily, so
 // the process still ends once they are closed. Afterwards the backing
-// filesystem is synced, so a clean stop leaves everything on disk.
+// filesystem is synced, so a clean stop leaves everything on disk. A
+// failed self-test of the codec's assembly goes to the mount's log too:
+// the background process has no stderr.
 func serve(srv *fuse.Server, sigs chan os.Signal, v *vault.Vault, mnt string, logger *log.Logger) {
 	defer signal.Stop(sigs)
 	defer startProfiles(logger)()
+	if err := fernet.SelfTest(); err != nil {
+		logger.Print(err)
+	}
 	if pct, ok := serverGCPercent(os.Getenv); ok {
 		debug.SetGCPercent(pct)
 	}

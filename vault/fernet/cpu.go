@@ -34,16 +34,36 @@ func (f cpuFeatures) String() string {
 	return strings.Join(on, "+")
 }
 
-// hostCPU is the set of assembly paths this process uses, chosen once, on
-// first use of the codec, by selectCPU. It is package state, but written
+// hostChoice is the set of assembly paths this process uses, chosen
+// once, on first use of the codec, by selectCPU, with the known-answer
+// check's failure if there was one. It is package state, but written
 // only inside sync.OnceValue and read-only afterwards, like the CPU
 // feature flags of the standard library's internal/cpu: the choice
 // depends on the machine and the process environment, which do not
 // change, and every key must take the same paths as the known-answer
 // check that vetted them.
-var hostCPU = sync.OnceValue(func() cpuFeatures {
-	return selectCPU(detectCPU(), os.Getenv("GODEBUG"), os.Getenv("FERNETFS_NOASM"), knownAnswer, log.Printf)
+var hostChoice = sync.OnceValue(func() cpuChoice {
+	f, err := selectCPU(detectCPU(), os.Getenv("GODEBUG"), os.Getenv("FERNETFS_NOASM"), knownAnswer)
+	if err != nil {
+		log.Print(err)
+	}
+	return cpuChoice{f, err}
 })
+
+type cpuChoice struct {
+	f   cpuFeatures
+	err error
+}
+
+// hostCPU is the paths keys take (see hostChoice).
+func hostCPU() cpuFeatures { return hostChoice().f }
+
+// SelfTest returns why the codec's assembly is not in use if that is
+// because it failed its known-answer check (the codec then uses the
+// standard library, and the standard logger has said so), or nil. It
+// runs the check if no key has been made yet. A long-running program
+// with its own log, such as the mount, repeats the failure there.
+func SelfTest() error { return hostChoice().err }
 
 // selectCPU chooses the paths from those the CPU has (hw):
 //
@@ -53,13 +73,13 @@ var hostCPU = sync.OnceValue(func() cpuFeatures {
 //     syntax and precedence of internal/cpu: comma-separated, the last
 //     setting of a feature wins, "on" cannot enable what the CPU lacks);
 //   - what is left must pass the known-answer check kat, or the assembly is
-//     switched off and logf says so.
+//     switched off and the error says why.
 //
 // golang.org/x/sys/cpu would apply GODEBUG too, but this package imports
 // only the standard library, which exports no feature flags.
-func selectCPU(hw cpuFeatures, godebug, noasm string, kat func(cpuFeatures) error, logf func(string, ...any)) cpuFeatures {
+func selectCPU(hw cpuFeatures, godebug, noasm string, kat func(cpuFeatures) error) (cpuFeatures, error) {
 	if noasm == "1" {
-		return cpuFeatures{}
+		return cpuFeatures{}, nil
 	}
 	f := hw
 	for _, field := range strings.Split(godebug, ",") {
@@ -78,13 +98,12 @@ func selectCPU(hw cpuFeatures, godebug, noasm string, kat func(cpuFeatures) erro
 		}
 	}
 	if f == (cpuFeatures{}) {
-		return f
+		return f, nil
 	}
 	if err := kat(f); err != nil {
-		logf("fernet: %s assembly failed its known-answer test, using the standard library instead: %v", f, err)
-		return cpuFeatures{}
+		return cpuFeatures{}, fmt.Errorf("fernet: %s assembly failed its known-answer test, using the standard library instead: %w", f, err)
 	}
-	return f
+	return f, nil
 }
 
 // The known answer: katToken is the token of katPlain under katKey with
