@@ -1,28 +1,11 @@
 package vault
 
-import (
-	"encoding/binary"
-
-	"golang.org/x/sys/unix"
-)
+import "golang.org/x/sys/unix"
 
 // readDirents reads directory records of the form parseDirent decodes.
 func readDirents(fd int, buf []byte) (int, error) { return unix.ReadDirent(fd, buf) }
 
-// parseDirent decodes one darwin struct dirent record: ino u64, seekoff
-// u64, reclen u16, namlen u16, type u8, name. DT_* values are the S_IFMT
-// bits shifted right by 12.
+// parseDirent decodes one record of readDirents.
 func parseDirent(b []byte) (ino uint64, typ uint32, name string, rest []byte, ok bool) {
-	const nameOff = 21
-	if len(b) < nameOff {
-		return 0, 0, "", nil, false
-	}
-	reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-	namlen := int(binary.NativeEndian.Uint16(b[18:20]))
-	if reclen < nameOff || reclen > len(b) || nameOff+namlen > reclen {
-		return 0, 0, "", nil, false
-	}
-	ino = binary.NativeEndian.Uint64(b[0:8])
-	typ = uint32(b[20]) << 12
-	return ino, typ, string(b[nameOff : nameOff+namlen]), b[reclen:], true
+	return parseDarwinDirent(b)
 }
