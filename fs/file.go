@@ -109,16 +109,12 @@ func (r *root) acquireContent(n *node, write bool) (*openFile, syscall.Errno) {
 		return nil, staleIfGone(errno)
 	}
 	defer p.releaseDir()
-	fd, rw, err := r.openBacking(d.Fd(), backing, write)
+	var st unix.Statx_t
+	fd, rw, err := r.openBacking(d.Fd(), backing, write, &st)
 	if err != nil {
 		return nil, staleIfGone(r.errno(n, "open", err))
 	}
-	var st unix.Statx_t
-	if err := statFd(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, r.errno(n, "open", err)
-	}
-	if keyOf(&st) != n.key || st.Mode&unix.S_IFMT != unix.S_IFREG {
+	if keyOf(&st) != n.key {
 		// A rename raced with us and the name now holds another file.
 		unix.Close(fd)
 		return nil, syscall.ESTALE
@@ -143,13 +139,16 @@ func staleIfGone(errno syscall.Errno) syscall.Errno {
 	return errno
 }
 
-// openBacking opens a regular backing file, read-write if possible.
-func (r *root) openBacking(dirfd int, name string, write bool) (fd int, rw bool, err error) {
+// openBacking opens a regular backing file, read-write if possible,
+// through vault.OpenBackingFile (O_NONBLOCK and a type check, so a FIFO
+// or device planted in BACKING fails the open at once instead of
+// blocking a mount thread), filling st.
+func (r *root) openBacking(dirfd int, name string, write bool, st *unix.Statx_t) (fd int, rw bool, err error) {
 	if r.readOnly {
-		fd, err = openAt(dirfd, name, unix.O_RDONLY, 0)
+		fd, err = openBackingAt(dirfd, name, unix.O_RDONLY, st)
 		return fd, false, err
 	}
-	fd, err = openAt(dirfd, name, unix.O_RDWR, 0)
+	fd, err = openBackingAt(dirfd, name, unix.O_RDWR, st)
 	if err == nil {
 		return fd, true, nil
 	}
@@ -157,22 +156,30 @@ func (r *root) openBacking(dirfd int, name string, write bool) (fd int, rw bool,
 		return -1, false, err
 	}
 	if !write {
-		fd, err = openAt(dirfd, name, unix.O_RDONLY, 0)
+		fd, err = openBackingAt(dirfd, name, unix.O_RDONLY, st)
 		return fd, false, err
 	}
 	if err == unix.EACCES {
-		return r.openWriteOnly(dirfd, name)
+		return r.openWriteOnly(dirfd, name, st)
 	}
 	return -1, false, err
+}
+
+// openBackingAt opens a backing file for content; see
+// vault.OpenBackingFile.
+func openBackingAt(dirfd int, name string, flags int, st *unix.Statx_t) (int, error) {
+	return vault.OpenBackingFile(dirfd, name, flags, 0, st)
 }
 
 // openWriteOnly handles a file we may write but not read (mode 0200):
 // content writes need reads, so, as the owner, we add read permission
 // just long enough to open it.
-func (r *root) openWriteOnly(dirfd int, name string) (int, bool, error) {
-	var st unix.Statx_t
-	if err := statAt(dirfd, name, &st); err != nil {
+func (r *root) openWriteOnly(dirfd int, name string, st *unix.Statx_t) (int, bool, error) {
+	if err := statAt(dirfd, name, st); err != nil {
 		return -1, false, err
+	}
+	if st.Mode&unix.S_IFMT != unix.S_IFREG {
+		return -1, false, vault.ErrNotRegular
 	}
 	if int(st.Uid) != os.Geteuid() || st.Mode&0o200 == 0 || st.Mode&0o400 != 0 {
 		return -1, false, unix.EACCES
@@ -181,7 +188,7 @@ func (r *root) openWriteOnly(dirfd int, name string) (int, bool, error) {
 	if err := chmodAt(dirfd, name, mode|0o400); err != nil {
 		return -1, false, err
 	}
-	fd, err := openAt(dirfd, name, unix.O_RDWR, 0)
+	fd, err := openBackingAt(dirfd, name, unix.O_RDWR, st)
 	if err2 := chmodAt(dirfd, name, mode); err2 != nil && err == nil {
 		unix.Close(fd)
 		return -1, false, err2

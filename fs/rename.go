@@ -127,7 +127,7 @@ func (r *root) removeEmptyDir(d *vault.Dir, backing string, child *node, op func
 			return unix.ENOTEMPTY
 		}
 	}
-	iv, ivErr := readSmallFileAt(fd, vault.DirIVName)
+	iv, ivErr := vault.ReadSmallFileAt(fd, vault.DirIVName, vault.DirIVLen)
 	for _, nm := range names {
 		if err := unix.Unlinkat(fd, nm, 0); err != nil && err != unix.ENOENT {
 			return err
@@ -167,21 +167,6 @@ func (n *node) childNode(name string) *node {
 	}
 	cn, _ := ch.Operations().(*node)
 	return cn
-}
-
-// readSmallFileAt reads a small backing file (the directory IV).
-func readSmallFileAt(dirfd int, name string) ([]byte, error) {
-	fd, err := openAt(dirfd, name, unix.O_RDONLY, 0)
-	if err != nil {
-		return nil, err
-	}
-	defer unix.Close(fd)
-	buf := make([]byte, 4096)
-	n, err := unix.Pread(fd, buf, 0)
-	if err != nil {
-		return nil, err
-	}
-	return buf[:n], nil
 }
 
 // writeSmallFileAt recreates a small backing file and syncs it.

@@ -20,12 +20,23 @@ var (
 
 // OpenContent opens the regular file backing in d for reading and
 // returns its Content (named name in error messages) and the file, which
-// the caller closes after the Content. It opens relative to d's
-// descriptor with O_NOFOLLOW and O_NONBLOCK and checks the type on the
-// open descriptor before reading a byte, so a symlink, fifo or device
-// planted in the backing tree is refused instead of followed or hung on.
+// the caller closes after the Content. It opens through OpenBackingFile,
+// relative to d's descriptor with O_NOFOLLOW and O_NONBLOCK, and checks
+// the type on the open descriptor before reading a byte, so a symlink,
+// fifo or device planted in the backing tree is refused instead of
+// followed or hung on.
 func (d *Dir) OpenContent(backing, name string) (*Content, *os.File, error) {
-	fd, err := openatRetry(d.fd, backing, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
+	return d.openContent(backing, name, unix.O_RDONLY)
+}
+
+// OpenContentRW is OpenContent for reading and writing (fsck --repair).
+func (d *Dir) OpenContentRW(backing, name string) (*Content, *os.File, error) {
+	return d.openContent(backing, name, unix.O_RDWR)
+}
+
+func (d *Dir) openContent(backing, name string, flags int) (*Content, *os.File, error) {
+	var st unix.Statx_t
+	fd, err := OpenBackingFile(d.fd, backing, flags, 0, &st)
 	if errors.Is(err, unix.ELOOP) {
 		target := "?"
 		if t, err := d.ReadSymlink(backing); err == nil {
@@ -33,25 +44,13 @@ func (d *Dir) OpenContent(backing, name string) (*Content, *os.File, error) {
 		}
 		return nil, nil, fmt.Errorf("%s %w to %s", name, ErrIsSymlink, target)
 	}
-	if err != nil {
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	var st unix.Stat_t
-	if err := unix.Fstat(fd, &st); err != nil {
-		unix.Close(fd)
-		return nil, nil, fmt.Errorf("%s: %w", name, err)
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		unix.Close(fd)
+	if errors.Is(err, ErrNotRegular) {
 		if st.Mode&unix.S_IFMT == unix.S_IFDIR {
 			return nil, nil, fmt.Errorf("%s is a directory, %w", name, ErrNotRegular)
 		}
 		return nil, nil, fmt.Errorf("%s is %w", name, ErrNotRegular)
 	}
-	// O_NONBLOCK only kept a fifo from blocking the open; a regular file
-	// gets ordinary blocking I/O.
-	if err := unix.SetNonblock(fd, false); err != nil {
-		unix.Close(fd)
+	if err != nil {
 		return nil, nil, fmt.Errorf("%s: %w", name, err)
 	}
 	f := os.NewFile(uintptr(fd), name)
