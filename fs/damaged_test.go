@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"context"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"syscall"
 	"testing"
@@ -57,6 +59,79 @@ func sealedBacking(t *testing.T, v *vault.Vault, plain []byte) []byte {
 		t.Fatal(err)
 	}
 	return data
+}
+
+// openVaultFile opens the backing file of plain in d as the offline
+// tools do.
+func openVaultFile(t *testing.T, v *vault.Vault, d *vault.Dir, plain string, flags int) (*vault.Content, func()) {
+	t.Helper()
+	b, err := d.BackingName(plain)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Statx_t
+	fd, err := vault.OpenBackingFile(d.Fd(), b, flags, 0, &st)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(fd), plain)
+	c := v.OpenContent(f, "/"+plain)
+	return c, func() { c.Close(); f.Close() }
+}
+
+// TestSeekPunchedLastChunk punches holes in the backing file over the
+// end of a file, its last chunk included: SEEK_DATA must not answer an
+// offset in a hole that SEEK_HOLE then answers with the same offset, so
+// cp --sparse=always through the mount ends with an error instead of
+// spinning.
+func TestSeekPunchedLastChunk(t *testing.T) {
+	cp := needProgram(t, "cp")
+	backing, v := newTestVault(t, vault.CreateOptions{})
+	plain := newPlainGen(4).bytes(8*4096 + 100)
+	root, err := v.OpenRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	b := putBacking(t, root, "punched", sealedBacking(t, v, plain))
+	F := int64(vault.TokenLen(4096) + 1)
+	from := int64(45) + 2*F
+	bp := filepath.Join(backing, b)
+	f, err := os.OpenFile(bp, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fi, _ := f.Stat()
+	// Past the end of file, so the page holding the end is freed too
+	// and the backing file reports no data after from.
+	err = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, from, fi.Size()-from+1<<16)
+	f.Close()
+	if err != nil {
+		t.Skipf("backing filesystem cannot punch holes: %v", err)
+	}
+
+	c, done := openVaultFile(t, v, root, "punched", unix.O_RDONLY)
+	d, err := c.SeekData(2 * 4096)
+	if err == nil {
+		h, herr := c.SeekHole(d)
+		if herr == nil && h <= d {
+			t.Errorf("SeekData(%d) = %d, SeekHole(%d) = %d: no progress", 2*4096, d, d, h)
+		}
+	} else if !errors.Is(err, vault.ErrCorrupt) {
+		t.Errorf("SeekData in the punched range: %v, want corruption", err)
+	}
+	done()
+
+	m := mountVault(t, v, Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), hangGuard)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, cp, "--sparse=always", filepath.Join(m.dir, "punched"), filepath.Join(t.TempDir(), "copy")).CombinedOutput()
+	if ctx.Err() != nil {
+		t.Fatalf("cp --sparse=always did not finish: %s", out)
+	}
+	if err == nil {
+		t.Errorf("cp --sparse=always of a file with a punched last chunk succeeded")
+	}
 }
 
 // TestFifoInPlaceOfFileReadOnly swaps a FIFO in for a file's backing

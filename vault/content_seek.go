@@ -84,18 +84,35 @@ func (c *Content) seek(off int64, data bool) (int64, error) {
 		// what lseek allows.
 		i := off / lay.chunk
 		if data {
-			for res = off; i < lastIdx && serr == nil; i++ {
+			// The answer is never a hole chunk: a caller that copies
+			// from SEEK_DATA to SEEK_HOLE must move forward each time.
+			// Only the last chunk can end the search, and it must be
+			// data; a hole there (punched, or zeroed by a torn write)
+			// is corruption, reported instead of an offset that
+			// SEEK_HOLE would answer with the same offset.
+			for ; i < lastIdx && serr == nil; i++ {
 				d := lseek(lay.lineOff(i), unix.SEEK_DATA)
-				if d < 0 || serr != nil {
-					return // no data up to the end: impossible with a real last chunk
+				if serr != nil {
+					return
+				}
+				if d < 0 {
+					i = lastIdx // no data up to the end
+					break
 				}
 				i = min(chunkAt(d), lastIdx)
-				if i == lastIdx || !isHole(i) {
+				if i == lastIdx {
+					break
+				}
+				if !isHole(i) {
 					res = max(off, i*lay.chunk)
 					return
 				}
 			}
-			res = max(off, i*lay.chunk)
+			if serr == nil && isHole(lastIdx) {
+				serr = c.chunkErr(lastIdx, nil, "last chunk is a hole")
+				return
+			}
+			res = max(off, lastIdx*lay.chunk)
 			return
 		}
 		for res = size; i < lastIdx && serr == nil; i++ {
@@ -115,6 +132,9 @@ func (c *Content) seek(off int64, data bool) (int64, error) {
 	})
 	if cerr != nil {
 		return 0, fmt.Errorf("%s: %w", c.Name(), cerr)
+	}
+	if errors.Is(serr, ErrCorrupt) {
+		return 0, serr
 	}
 	if serr != nil {
 		return 0, fmt.Errorf("%s: lseek: %w", c.Name(), serr)
