@@ -1,11 +1,15 @@
 package fs
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -77,6 +81,120 @@ func openVaultFile(t *testing.T, v *vault.Vault, d *vault.Dir, plain string, fla
 	f := os.NewFile(uintptr(fd), plain)
 	c := v.OpenContent(f, "/"+plain)
 	return c, func() { c.Close(); f.Close() }
+}
+
+// readAllContent reads c from the start to io.EOF as cat and decrypt do.
+func readAllContent(c *vault.Content) ([]byte, error) {
+	var out []byte
+	buf := make([]byte, 1000)
+	for off := int64(0); ; {
+		n, err := c.ReadAt(buf, off)
+		out = append(out, buf[:n]...)
+		off += int64(n)
+		if errors.Is(err, io.EOF) {
+			return out, nil
+		}
+		if err != nil {
+			return out, err
+		}
+	}
+}
+
+// TestDamagedSizesNeverReadHealthy cuts a multi-chunk file at every
+// backing size between its last two whole-line boundaries and its end:
+// cuts at a line end, inside a line, inside the final token, in its
+// newlines, and one byte short. Each cut file must fail to read through
+// a real mount (EIO, never a short file read to a clean EOF), with one
+// log line naming it; the offline reader must fail too and Check must
+// report it; RepairTail must leave a sound file holding exactly the
+// longest prefix of chunks whose tokens survived.
+func TestDamagedSizesNeverReadHealthy(t *testing.T) {
+	backing, v := newTestVault(t, vault.CreateOptions{ChunkSize: 64})
+	_ = backing
+	const C = 64
+	plain := newPlainGen(9).bytes(3*C + 20)
+	whole := sealedBacking(t, v, plain)
+	H := int64(45)
+	F := int64(vault.TokenLen(C) + 1)
+	lo, hi := int64(1), int64(len(whole))
+	if got := vault.BackingSize(int64(len(plain)), C); got != hi {
+		t.Fatalf("backing size %d, want %d", hi, got)
+	}
+	root, err := v.OpenRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	name := func(s int64) string { return fmt.Sprintf("cut-%d", s) }
+	for s := lo; s < hi; s++ {
+		putBacking(t, root, name(s), whole[:s])
+	}
+
+	m := mountVault(t, v, Options{})
+	for s := lo; s < hi; s++ {
+		p := filepath.Join(m.dir, name(s))
+		if _, err := os.Stat(p); err != nil {
+			t.Fatalf("stat %s: %v", name(s), err)
+		}
+		for range 2 {
+			data, err := os.ReadFile(p)
+			if !errors.Is(err, syscall.EIO) {
+				t.Errorf("%s (backing %d bytes): read %d bytes through the mount, error %v; want EIO", name(s), s, len(data), err)
+			}
+		}
+	}
+	logLines := strings.Split(m.log.String(), "\n")
+	for s := lo; s < hi; s++ {
+		n := 0
+		for _, l := range logLines {
+			if strings.Contains(l, "/"+name(s)+":") {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s: named in %d log lines, want 1", name(s), n)
+		}
+	}
+
+	for s := lo; s < hi; s++ {
+		c, done := openVaultFile(t, v, root, name(s), unix.O_RDWR)
+		if data, err := readAllContent(c); !errors.Is(err, vault.ErrCorrupt) {
+			t.Errorf("%s: offline read gave %d bytes, error %v; want corruption", name(s), len(data), err)
+		}
+		if err := c.Check(nil); !errors.Is(err, vault.ErrCorrupt) {
+			t.Errorf("%s: Check: %v, want corruption", name(s), err)
+		}
+		r, err := c.RepairTail()
+		if err != nil || !r.Changed {
+			t.Errorf("%s: RepairTail: %+v, %v", name(s), r, err)
+		}
+		if err := c.Check(nil); err != nil {
+			t.Errorf("%s: Check after repair: %v", name(s), err)
+		}
+		got, err := readAllContent(c)
+		if err != nil {
+			t.Errorf("%s: read after repair: %v", name(s), err)
+		}
+		// The chunks whose whole token is still there: full lines, and a
+		// last one cut only in its newline(s).
+		keep := (s - H) / F
+		rest := s - H - keep*F
+		if keep < 3 && rest >= F-1 || keep == 3 && rest >= int64(vault.TokenLen(20)) {
+			keep++
+		}
+		want := plain[:min(keep*C, int64(len(plain)))]
+		if !bytes.Equal(got, want) || r.Kept != int64(len(want)) {
+			t.Errorf("%s: repaired to %d bytes (reported %d), want the first %d", name(s), len(got), r.Kept, len(want))
+		}
+		if r.NewBacking != vault.BackingSize(int64(len(want)), C) {
+			t.Errorf("%s: backing %d bytes after repair, want %d", name(s), r.NewBacking, vault.BackingSize(int64(len(want)), C))
+		}
+		again, err := c.RepairTail()
+		if err != nil || again.Changed {
+			t.Errorf("%s: second RepairTail: %+v, %v", name(s), again, err)
+		}
+		done()
+	}
 }
 
 // TestSeekPunchedLastChunk punches holes in the backing file over the

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"runtime/debug"
 	"syscall"
@@ -45,7 +46,10 @@ func (r *root) errno(n *node, op string, err error) syscall.Errno {
 		return 0
 	}
 	if errors.Is(err, vault.ErrCorrupt) {
-		r.log.Printf("%s: %s: %v", r.path(n), op, err)
+		// Once per distinct problem: the kernel retries a failed read
+		// (read-ahead, then the read itself) and programs reopen.
+		msg := fmt.Sprintf("%s: %s: %v", r.path(n), op, err)
+		r.logOnce("corrupt "+msg, "%s", msg)
 		return syscall.EIO
 	}
 	var e syscall.Errno

@@ -9,6 +9,8 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/fernetfs/fernetfs/vault"
 )
 
 // handle is one open file description on the mount. It holds a
@@ -159,7 +161,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuse
 		return nil, 0, n.r.stale.answer(ctx, errno)
 	}
 	n.r.stale.opened(ctx)
-	if write && flags&syscall.O_TRUNC != 0 {
+	trunc := write && flags&syscall.O_TRUNC != 0
+	if !trunc {
+		if errno := n.r.checkOpen(n, of); errno != 0 {
+			n.r.releaseContent(of)
+			return nil, 0, errno
+		}
+	}
+	if trunc {
 		if err := of.c.Truncate(0); err != nil {
 			n.r.releaseContent(of)
 			return nil, 0, n.r.errno(n, "truncate", err)
@@ -168,6 +177,28 @@ func (n *node) Open(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuse
 		of.c.WillRead()
 	}
 	return n.r.newHandle(n, of), openFlags, 0
+}
+
+// checkOpen refuses to open a damaged file whose backing size fits no
+// layout (a torn tail, a copy cut short): it would otherwise read as a
+// short or empty file with success, since the kernel never reads past
+// the size stat shows. It costs nothing per read: the size is cached
+// in the content after the first check. Opens with O_TRUNC pass, so a
+// damaged file can still be overwritten.
+func (r *root) checkOpen(n *node, of *openFile) syscall.Errno {
+	_, err := of.c.Size()
+	if err == nil {
+		return 0
+	}
+	if !errors.Is(err, vault.ErrCorrupt) {
+		return r.errno(n, "open", err)
+	}
+	var st unix.Statx_t
+	if serr := withFd(of, func(fd int) error { return statFd(fd, &st) }); serr != nil {
+		return r.errno(n, "open", err)
+	}
+	r.reportBadSize(r.path(n), of.key, int64(st.Size))
+	return syscall.EIO
 }
 
 // CopyFileRange answers ENOSYS so the kernel stops asking and copies

@@ -214,6 +214,8 @@ func (r *root) fillAttr(parent *node, out *fuse.Attr, st *unix.Statx_t, d *vault
 // plainSize is the plaintext size of a regular file. While the file is
 // open its shared content answers (under its lock), because a write in
 // progress passes through backing sizes that are not valid file sizes.
+// A damaged file whose size fits no layout shows the size of its whole
+// chunks (see vault.PrefixSize); opening it fails (see checkOpen).
 func (r *root) plainSize(parent *node, k fileKey, backingSize int64, name string) int64 {
 	if of := r.lookupOpen(k); of != nil {
 		size, err := of.c.Size()
@@ -221,15 +223,15 @@ func (r *root) plainSize(parent *node, k fileKey, backingSize int64, name string
 		if err == nil {
 			return size
 		}
-		r.reportBadSize(parent, k, backingSize, err, name)
-		return 0
+	} else if size, err := vault.PlainSize(backingSize, r.chunk); err == nil {
+		return size
 	}
-	size, err := vault.PlainSize(backingSize, r.chunk)
-	if err != nil {
-		r.reportBadSize(parent, k, backingSize, err, name)
-		return 0
+	where := r.path(parent)
+	if name != "" {
+		where = joinPath(where, name)
 	}
-	return size
+	r.reportBadSize(where, k, backingSize)
+	return vault.PrefixSize(backingSize, r.chunk)
 }
 
 // symlinkSize is the length of the decrypted target, as lstat reports

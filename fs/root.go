@@ -179,14 +179,16 @@ func (r *root) logOnce(key, format string, args ...any) {
 }
 
 // reportBadSize logs a backing size that cannot belong to a valid
-// file, once per inode and size.
-func (r *root) reportBadSize(parent *node, k fileKey, size int64, err error, name string) {
-	where := r.path(parent)
-	if name != "" {
-		where = joinPath(where, name)
+// file, once per inode and size, whether a stat or an open finds it
+// first: the one line that names a file the mount refuses to open.
+func (r *root) reportBadSize(where string, k fileKey, size int64) {
+	_, err := vault.PlainSize(size, r.chunk)
+	if err == nil {
+		return
 	}
-	r.logOnce(fmt.Sprintf("size %d:%d:%d", k.dev, k.ino, size),
-		"%s: %v (shown with size 0; reads fail with EIO)", where, err)
+	r.logOnce(fmt.Sprintf("size %d:%d:%d:%d", k.dev, k.ino, k.gen, size),
+		"%s: %v (damaged: shown with the %d bytes of its whole chunks; opening it fails with EIO; fernetfs fsck --repair cuts it back)",
+		where, err, vault.PrefixSize(size, r.chunk))
 }
 
 func joinPath(dir, name string) string {

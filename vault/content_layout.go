@@ -124,3 +124,16 @@ func (l layout) plainSize(s int64) (int64, error) {
 	}
 	return 0, fmt.Errorf("%w: backing size %d does not fit the content layout (chunk size %d)", ErrCorrupt, s, l.chunk)
 }
+
+// PrefixSize is the plaintext size of the whole chunk lines in a backing
+// file of backingSize bytes: an upper bound of what the chunks before
+// the damage hold. The mount shows it as the size of a file whose
+// backing size fits no layout (PlainSize fails), whose every open then
+// fails; RepairTail keeps at most this much plus one more chunk.
+func PrefixSize(backingSize int64, chunkSize int) int64 {
+	if checkChunkSize(chunkSize) != nil || backingSize <= int64(fileHeaderLen) {
+		return 0
+	}
+	l := newLayout(chunkSize)
+	return (backingSize - int64(fileHeaderLen)) / l.line * l.chunk
+}
