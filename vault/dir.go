@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 
 	"golang.org/x/sys/unix"
 )
@@ -231,7 +232,13 @@ func (d *Dir) Mkdir(plain string, mode uint32) (backing string, err error) {
 // List reads the directory and decrypts every name. It reads through a
 // fresh descriptor, so concurrent listings of one Dir do not share a
 // directory offset.
-func (d *Dir) List() ([]DirEntry, error) {
+func (d *Dir) List() ([]DirEntry, error) { return d.list(false) }
+
+// list is List; with orphans it also returns each long-name sidecar whose
+// entry is missing, as an entry whose Err wraps ErrOrphanSidecar. Only
+// the offline tools ask: in a live mount a sidecar exists for a moment
+// before its entry (and after it, on unlink), which is no damage.
+func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 	fd, err := openatRetry(d.fd, ".", dirOpenFlags, 0)
 	if err != nil {
 		return nil, d.pathErr("openat", ".", err)
@@ -246,6 +253,8 @@ func (d *Dir) List() ([]DirEntry, error) {
 		return readSmallFileAt(d.fd, name, maxSidecarLen)
 	}
 	var out []DirEntry
+	var sidecars []DirEntry
+	longNames := map[string]bool{}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := readDirents(fd, buf)
@@ -256,6 +265,18 @@ func (d *Dir) List() ([]DirEntry, error) {
 			return nil, d.pathErr("getdents", ".", err)
 		}
 		if n <= 0 {
+			for _, e := range sidecars {
+				base := strings.TrimSuffix(e.Backing, longNameSuffix)
+				if longNames[base] {
+					continue
+				}
+				what := "its entry is missing"
+				if name, err := nc.decryptName(d.iv, base, readSidecar); err == nil {
+					what = fmt.Sprintf("its entry, %q, is missing", name)
+				}
+				e.Err = fmt.Errorf("%q: %w: %w %q (%s)", d.path, ErrCorrupt, ErrOrphanSidecar, e.Backing, what)
+				out = append(out, e)
+			}
 			return out, nil
 		}
 		for b := buf[:n]; len(b) > 0; {
@@ -270,8 +291,13 @@ func (d *Dir) List() ([]DirEntry, error) {
 			e := DirEntry{Backing: name, Ino: ino, Type: typ}
 			switch {
 			case nc != nil && isLongName(name):
+				longNames[name] = true
 				e.Name, e.Err = nc.decryptName(d.iv, name, readSidecar)
 			case IsReservedName(name):
+				if orphans && nc != nil && isLongName(strings.TrimSuffix(name, longNameSuffix)) &&
+					strings.HasSuffix(name, longNameSuffix) {
+					sidecars = append(sidecars, e)
+				}
 				continue
 			case nc != nil:
 				e.Name, e.Err = nc.decryptName(d.iv, name, nil)

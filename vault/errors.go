@@ -26,4 +26,7 @@ var (
 	// ErrCorrupt: stored content, a name or a link target failed
 	// authentication or does not follow the format.
 	ErrCorrupt = errors.New("corrupt data")
+	// ErrOrphanSidecar: a long-name sidecar whose entry is missing
+	// (reported by Walk, wrapped together with ErrCorrupt).
+	ErrOrphanSidecar = errors.New("orphaned long-name sidecar")
 )

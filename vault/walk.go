@@ -46,6 +46,11 @@ type WalkEntry struct {
 	// Err is set when the entry could not be decoded, stat'ed, opened or
 	// listed; Walk reports it and goes on with the rest of the tree.
 	Err error
+	// Stray is set when Err is about the backing name itself: a name
+	// that does not decrypt here, or an orphaned long-name sidecar
+	// (Err wraps ErrOrphanSidecar). RescueStray moves such an entry to
+	// lost+found.
+	Stray bool
 }
 
 // Walk visits the whole plaintext tree depth-first, each directory's
@@ -75,7 +80,7 @@ func (v *Vault) Walk(fn func(e WalkEntry) error) error {
 }
 
 func (v *Vault) walkDir(d *Dir, dirPath, dirBacking string, depth int, fn func(WalkEntry) error) error {
-	ents, err := d.List()
+	ents, err := d.list(true)
 	if err != nil {
 		return skipDirOK(fn(WalkEntry{Path: dirPath, BackingPath: dirBacking, Depth: depth, Err: err}))
 	}
@@ -92,7 +97,7 @@ func (v *Vault) walkDir(d *Dir, dirPath, dirBacking string, depth int, fn func(W
 		}
 		name := e.Name
 		if e.Err != nil {
-			we.Path, we.Err, name = dirPath, e.Err, e.Backing
+			we.Path, we.Err, we.Stray, name = dirPath, e.Err, true, e.Backing
 		}
 		var st unix.Stat_t
 		if err := unix.Fstatat(d.fd, e.Backing, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 
 	"github.com/fernetfs/fernetfs/vault"
@@ -11,27 +13,38 @@ import (
 func fsckCommand() *command {
 	return &command{
 		name:     "fsck",
-		synopsis: "BACKING",
+		synopsis: "[--repair] BACKING",
 		summary:  "verify every file, name and symlink of a vault",
 		help: `
 Unlock the vault and check all of it without mounting: every directory's
 IV, every name, every symlink target, every chunk of every file (MAC,
 position, file end) and every extended attribute's name and value. Each problem is printed with the plaintext path where
-it is known (the backing path otherwise), then a summary line. Exit status
-5 if any problem was found, 0 if the vault is sound.`,
+it is known (the backing path otherwise), then a summary line; orphaned
+long-name sidecars are reported too. Exit status 5 if any problem was
+found, 0 if the vault is sound. Without --repair nothing is changed.
+
+--repair salvages what a crash or a damaged copy left: a file with a torn
+tail is cut back to its longest valid prefix (the last good chunk sealed
+again as the final one); names that no longer decrypt and orphaned
+long-name sidecars are moved into the directory lost+found in the vault
+root, never deleted. A valid chunk is never dropped: damage followed by
+valid chunks is reported and left alone. Each change is printed with the
+plaintext path. Exit status 0 if every problem was repaired, 5 if some
+remain (run fsck again to see them).`,
 		run: runFsck,
 	}
 }
 
 // fsckStats is what fsck counts for its summary line.
 type fsckStats struct {
-	files, dirs, symlinks, other, bytes, problems int64
+	files, dirs, symlinks, other, bytes, problems, fixed int64
 }
 
 func runFsck(e *env, c *command, args []string) error {
 	f := newFlagSet(c)
 	var cred credFlags
 	cred.register(f, true)
+	repair := f.Bool("repair", false, "cut torn files back to their valid prefix, move undecryptable names and orphaned sidecars to lost+found")
 	pos, err := f.parseN(e, args, "BACKING")
 	if err != nil {
 		return err
@@ -54,12 +67,27 @@ func runFsck(e *env, c *command, args []string) error {
 		}
 		fmt.Fprintln(e.stdout, escapeControl(strings.Join(strings.Fields(msg), " ")))
 	}
+	changed := func(format string, args ...any) {
+		prog.clear()
+		fmt.Fprintln(e.stdout, escapeControl(fmt.Sprintf(format, args...)))
+	}
 	err = v.Walk(func(w vault.WalkEntry) error {
 		name := displayPath(w.Path)
 		if w.Err != nil {
 			// An undecodable name has its directory's path; the error
 			// names the backing entry.
 			problem(name, w.Err)
+			if *repair && w.Stray {
+				moved, err := v.RescueStray(w)
+				for _, m := range moved {
+					changed("moved %s to %q", displayPath(path.Join(w.Path, m.Backing)), m.To)
+				}
+				if err != nil {
+					changed("not repaired: %v", err)
+				} else {
+					st.fixed++
+				}
+			}
 			return nil
 		}
 		switch mode := w.Info.Mode(); {
@@ -69,8 +97,13 @@ func runFsck(e *env, c *command, args []string) error {
 		case mode.IsRegular():
 			st.files++
 			before := st.bytes
-			if err := fsckFile(v, w, name, &st, problem); err != nil {
+			found := st.problems
+			bad, err := fsckFile(v, w, name, &st, problem)
+			if err != nil {
 				problem(name, err)
+			}
+			if *repair && (bad || errors.Is(err, vault.ErrCorrupt)) && repairFile(w, name, changed) {
+				st.fixed += st.problems - found
 			}
 			prog.add(1, st.bytes-before)
 		case mode&fs.ModeSymlink != 0:
@@ -93,18 +126,27 @@ func runFsck(e *env, c *command, args []string) error {
 		fmt.Fprintln(e.stdout, "no problems")
 		return nil
 	}
+	if *repair {
+		fmt.Fprintf(e.stdout, "%d %s, %d repaired\n", st.problems, plural(st.problems, "problem", "problems"), st.fixed)
+		if st.fixed == st.problems {
+			return nil
+		}
+		return fmt.Errorf("%w: %d %s found in vault %s, %d not repaired", vault.ErrCorrupt, st.problems,
+			plural(st.problems, "problem", "problems"), v.Dir(), st.problems-st.fixed)
+	}
 	fmt.Fprintf(e.stdout, "%d %s\n", st.problems, plural(st.problems, "problem", "problems"))
 	return fmt.Errorf("%w: %d %s found in vault %s", vault.ErrCorrupt, st.problems,
 		plural(st.problems, "problem", "problems"), v.Dir())
 }
 
 // fsckFile checks every chunk and every xattr of one file, reporting
-// each bad one. The returned error is for a failure to check at all
-// (open, I/O); chunk problems were already reported.
-func fsckFile(v *vault.Vault, w vault.WalkEntry, name string, st *fsckStats, problem func(string, error)) error {
+// each bad one (bad is then true for a chunk). The returned error is for
+// a failure to check at all (open, I/O, a size that fits no layout);
+// chunk problems were already reported.
+func fsckFile(v *vault.Vault, w vault.WalkEntry, name string, st *fsckStats, problem func(string, error)) (bad bool, err error) {
 	c, f, err := w.Parent.OpenContent(w.Backing, name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	defer f.Close()
 	defer c.Close()
@@ -113,15 +155,43 @@ func fsckFile(v *vault.Vault, w vault.WalkEntry, name string, st *fsckStats, pro
 	if err == nil {
 		st.bytes += size
 	}
-	bad := 0
 	cerr := c.Check(func(chunk int64, err error) {
-		bad++
+		bad = true
 		problem(name, err)
 	})
-	if cerr != nil && bad == 0 {
-		return cerr
+	if cerr != nil && !bad {
+		return false, cerr
 	}
-	return nil
+	return bad, nil
+}
+
+// repairFile cuts a damaged file back to its valid prefix
+// (vault.Content.RepairTail) and says what it did, or why not; it
+// reports whether the file is sound now.
+func repairFile(w vault.WalkEntry, name string, changed func(string, ...any)) bool {
+	c, f, err := w.Parent.OpenContentRW(w.Backing, name)
+	if err != nil {
+		changed("not repaired %s: %v", name, err)
+		return false
+	}
+	defer f.Close()
+	defer c.Close()
+	r, err := c.RepairTail()
+	switch {
+	case err != nil:
+		changed("not repaired %s: %v", name, err)
+		return false
+	case !r.Changed:
+		changed("not repaired %s: its tail is sound", name)
+		return false
+	}
+	how := ""
+	if r.Resealed {
+		how = " (its last chunk sealed again as the final one)"
+	}
+	changed("repaired %s: cut %d damaged %s from its end, kept %d %s%s", name,
+		r.Cut, plural(r.Cut, "byte", "bytes"), r.Kept, plural(r.Kept, "byte", "bytes"), how)
+	return true
 }
 
 // fsckXattrs decrypts every user.* attribute name and value of the file

@@ -159,11 +159,13 @@ func runPutCmd(e *env, c *command, args []string) error {
 //	corrupt -diriv BACKING PATH   flip a bit of directory PATH's IV file
 //	corrupt -symlink BACKING PATH change symlink PATH's target token
 //	corrupt -truncate BACKING PATH SIZE  cut the backing file to SIZE bytes
+//	corrupt -punch BACKING PATH OFFSET   punch a hole from OFFSET to past the end
+//	corrupt -orphan BACKING PATH  remove long-named PATH's entry, leaving its sidecar
 //
 // The password comes from $FERNETFS_PASSWORD.
 func cmdCorrupt(ts *testscript.TestScript, neg bool, args []string) {
 	if neg || len(args) < 2 {
-		ts.Fatalf("usage: corrupt [-name|-diriv|-symlink|-truncate] BACKING PATH [OFFSET|SIZE]")
+		ts.Fatalf("usage: corrupt [-name|-diriv|-symlink|-truncate|-punch|-orphan] BACKING PATH [OFFSET|SIZE]")
 	}
 	mode := ""
 	if strings.HasPrefix(args[0], "-") {
@@ -198,6 +200,25 @@ func cmdCorrupt(ts *testscript.TestScript, neg bool, args []string) {
 		size, err := strconv.ParseInt(args[2], 10, 64)
 		ts.Check(err)
 		ts.Check(os.Truncate(backing, size))
+	case "-punch":
+		if len(args) != 3 {
+			ts.Fatalf("usage: corrupt -punch BACKING PATH OFFSET")
+		}
+		off, err := strconv.ParseInt(args[2], 10, 64)
+		ts.Check(err)
+		f, err := os.OpenFile(backing, os.O_RDWR, 0)
+		ts.Check(err)
+		fi, err := f.Stat()
+		ts.Check(err)
+		// Past the end, so the page holding the end is freed too.
+		err = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, fi.Size()-off+1<<16)
+		f.Close()
+		ts.Check(err)
+	case "-orphan":
+		if _, err := os.Stat(vault.LongNameSidecar(backing)); err != nil {
+			ts.Fatalf("corrupt -orphan: %s is not a long name: %v", args[1], err)
+		}
+		ts.Check(os.Remove(backing))
 	case "-diriv":
 		flipByte(ts, filepath.Join(backing, vault.DirIVName), 0)
 	case "":
