@@ -35,16 +35,19 @@ def decrypt_content(data, out):
         return
     # Line 1 is "fernetfs/v1 <file ID in hex>"; then one Fernet token per chunk.
     key = fernet(derive("fernetfs v1 content key", bytes.fromhex(data[12:44].decode())))
-    index = 0
+    index = stamp = 0
     for line in data[45:].split(b"\n"):
         token = line.lstrip(b"\0")  # a run of NUL bytes is a hole: zeros
         holes = (len(line) - len(token)) // line_len
         out.write(bytes(chunk * holes))
         index += holes
         if token:  # the timestamp field holds the chunk index (top bit: last chunk)
-            assert key.extract_timestamp(token) % 2**63 == index, "chunk out of place"
+            assert stamp < 2**63, "data after the last chunk"
+            stamp = key.extract_timestamp(token)
+            assert stamp % 2**63 == index, "chunk out of place"
             out.write(key.decrypt(token))
             index += 1
+    assert stamp >= 2**63, "file cut short"  # only the last chunk has the top bit
 
 
 def restore(src, dst):

@@ -169,3 +169,26 @@ func TestPythonRecoveryFreshVault(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonRecoveryRejectsCutFile: a file cut at a line end holds only
+// valid tokens, none marked last; recover.py must fail on it rather than
+// restore a short file.
+func TestPythonRecoveryRejectsCutFile(t *testing.T) {
+	py := pythonWithCryptography(t)
+	v := newTestVault(t, CreateOptions{ChunkSize: 64})
+	writeTree(t, v, map[string]treeEntry{"f": {0, strings.Repeat("x", 64*3+5)}})
+	backing, err := v.ResolvePath("f")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lay := newLayout(64)
+	if err := os.Truncate(backing, lay.lineOff(2)); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, recoverScript, v.Dir(), filepath.Join(t.TempDir(), "restored"))
+	cmd.Env = append(os.Environ(), "FERNETFS_PASSWORD=pw")
+	msg, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(msg), "file cut short") {
+		t.Fatalf("recover.py on a file cut at a line end: %v\n%s", err, msg)
+	}
+}
