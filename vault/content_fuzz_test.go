@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"io"
 	"os"
 	"path/filepath"
@@ -53,6 +54,25 @@ func FuzzContentRead(f *testing.F) {
 			if k, err := c.ReadAt(all, 0); k != int(size) || (err != nil && err != io.EOF) {
 				t.Fatalf("Check passed but full read gave %d, %v", k, err)
 			}
+		}
+		// Repair leaves a sound file, or refuses and changes nothing.
+		mb := &memBacking{data: bytes.Clone(data)}
+		rc := v.OpenContent(mb, "fuzz")
+		r, err := rc.RepairTail()
+		switch {
+		case err == nil:
+			if err := rc.Check(nil); err != nil {
+				t.Fatalf("Check after RepairTail %+v: %v", r, err)
+			}
+			if checkErr == nil && r.Changed {
+				t.Fatalf("RepairTail changed a sound file: %+v", r)
+			}
+		case errors.Is(err, ErrNotTorn):
+			if !bytes.Equal(mb.bytes(), data) {
+				t.Fatal("a refused repair changed the file")
+			}
+		default:
+			t.Fatalf("RepairTail: %v", err)
 		}
 	})
 }
