@@ -96,8 +96,7 @@ func (c *Content) seek(off int64, data bool) (int64, error) {
 					return
 				}
 				if d < 0 {
-					i = lastIdx // no data up to the end
-					break
+					break // no data up to the end
 				}
 				i = min(chunkAt(d), lastIdx)
 				if i == lastIdx {
