@@ -113,19 +113,37 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, errno
 	}
 	defer n.releaseDir()
-	fd, err := openAt(d.Fd(), backing, unix.O_CREAT|unix.O_RDWR|int(flags&unix.O_EXCL), mode&0o7777)
-	if err != nil {
-		n.undoPrepare(d, backing)
-		return nil, nil, 0, n.r.errno(n, "create", err)
-	}
+	// Create exclusively, so that only a file made here is given to the
+	// caller (chownNew) and removed again if that fails. The kernel asks
+	// only for names it believes absent; if one exists after all (made
+	// in BACKING meanwhile) and the caller did not ask for O_EXCL, it is
+	// opened as it is, through the type-checked open.
 	var st unix.Statx_t
-	err = n.chownNew(ctx, d, backing, fd)
-	if err == nil {
-		err = statFd(fd, &st)
+	created := true
+	fd, err := openAt(d.Fd(), backing, unix.O_CREAT|unix.O_EXCL|unix.O_RDWR, mode&0o7777)
+	if err == unix.EEXIST && flags&unix.O_EXCL == 0 {
+		created = false
+		fd, err = openBackingAt(d.Fd(), backing, unix.O_RDWR, &st)
 	}
 	if err != nil {
-		unix.Close(fd)
+		if created {
+			n.undoPrepare(d, backing)
+		}
 		return nil, nil, 0, n.r.errno(n, "create", err)
+	}
+	if created {
+		err = n.chownNew(ctx, d, backing, fd)
+		if err == nil {
+			err = statFd(fd, &st)
+		}
+		if err != nil {
+			unix.Close(fd)
+			// Leave nothing behind that the caller was told failed
+			// (a file owned by the daemon's user, say).
+			unix.Unlinkat(d.Fd(), backing, 0)
+			n.undoPrepare(d, backing)
+			return nil, nil, 0, n.r.errno(n, "create", err)
+		}
 	}
 	of, err := n.r.register(keyOf(&st), fd, true, joinPath(n.r.path(n), name))
 	if err != nil {
