@@ -293,3 +293,55 @@ func TestFifoInPlaceOfFileReadOnly(t *testing.T) {
 		t.Fatal("open of a file whose backing is now a FIFO blocked")
 	}
 }
+
+// TestRescuedStrayShowsInMount moves a file's backing entry into another
+// directory, where its name no longer decrypts, rescues it as fsck
+// --repair does, and reads it back through a mount from lost+found.
+func TestRescuedStrayShowsInMount(t *testing.T) {
+	backing, v := newTestVault(t, vault.CreateOptions{})
+	root, err := v.OpenRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	if _, err := root.Mkdir("a", 0o755); err != nil {
+		t.Fatal(err)
+	}
+	a, err := root.OpenDir("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	data := newPlainGen(3).bytes(10000)
+	b := putBacking(t, a, "x", sealedBacking(t, v, data))
+	ab, err := root.BackingName("a")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(backing, ab, b), filepath.Join(backing, b)); err != nil {
+		t.Fatal(err)
+	}
+	var moved []vault.Rescued
+	err = v.Walk(func(w vault.WalkEntry) error {
+		if w.Stray {
+			r, err := v.RescueStray(w)
+			moved = append(moved, r...)
+			return err
+		}
+		return w.Err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(moved) != 1 || moved[0].To != "/lost+found/"+b {
+		t.Fatalf("rescued %+v, want %s moved to /lost+found", moved, b)
+	}
+	m := mountVault(t, v, Options{})
+	got, err := os.ReadFile(filepath.Join(m.dir, "lost+found", b))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("reading the rescued file through the mount: %d bytes, %v", len(got), err)
+	}
+	if err := v.Walk(func(w vault.WalkEntry) error { return w.Err }); err != nil {
+		t.Errorf("walk after the rescue: %v", err)
+	}
+}
