@@ -29,15 +29,18 @@ type TailRepair struct {
 }
 
 // RepairTail cuts a file with a torn tail back to its longest valid
-// prefix: the whole chunks from the start that verify, plus, when the
-// damage starts inside the last chunk's newlines or after it, that last
-// token. The last kept chunk is sealed again as the final one if it was
-// not, so the result is a sound file of that prefix. A valid chunk is
-// never dropped: damage followed by a valid chunk, or a damaged file
-// header, is refused with ErrNotTorn and nothing is written. A backing
-// file too short for its header becomes empty. This is what a crash in
-// the middle of an append, or a copy cut short, leaves; fsck --repair
-// calls it for each file Check rejects.
+// prefix: the whole chunks from the start that verify, plus the next
+// token when it is whole. If that token is a final one, the file ends
+// there (its newlines are rewritten and what follows is cut): the final
+// chunk cut in its newlines, or the old or new last chunk of a change
+// that a crash interrupted, followed by lines past the end it marks.
+// Otherwise the last kept chunk is sealed again as the final one. The
+// result is a sound file. A valid chunk is never dropped: damage with a
+// chunk that verifies after it, a damaged file header, or a file in
+// which nothing verifies although it has the shape of whole lines (a
+// damaged file ID) is refused with ErrNotTorn and nothing is written. A
+// file holding less than its header and first line (a torn first write)
+// becomes empty. fsck --repair calls it for each file Check rejects.
 func (c *Content) RepairTail() (TailRepair, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -89,54 +92,100 @@ func (c *Content) RepairTail() (TailRepair, error) {
 		}
 		copy(last, dst)
 	}
-	// A token that verifies after the damage means the damage is not a
-	// tail: cutting there would drop a valid chunk.
-	for i := good + 1; i < nFull; i++ {
-		if err := c.readFull(line, lay.lineOff(i)); err != nil {
+	// What follows the good run may still start with a whole token for
+	// chunk good. A final one ends the file there: the final chunk cut in
+	// its newlines or followed by junk, or (a crash while the file grew
+	// or shrank) the old or new last chunk followed by lines of the
+	// change that never completed, which lie past the end it marks. A
+	// non-final one is a full chunk cut in its newline.
+	at := lay.lineOff(good)
+	out, final, tokEnd, ok, err := c.tokenAt(wk, good, at, s, line)
+	if err != nil {
+		return r, err
+	}
+	if ok && final {
+		L := int64(len(out))
+		newSize := at + lastLineLen(L)
+		r.Kept = good*C + L
+		r.Cut = s - tokEnd
+		if newSize == s && c.trailingNewlines(tokEnd, s) {
+			return TailRepair{OldBacking: s, NewBacking: s, Kept: r.Kept}, nil // a sound file
+		}
+		return c.finishNewlines(r, tokEnd, newSize)
+	}
+	if ok {
+		copy(last, out)
+	}
+
+	// A token that verifies after the damage (a full chunk, or the final
+	// one) means the damage is not a tail: cutting there would drop a
+	// valid chunk.
+	for i := good + 1; i <= nFull; i++ {
+		_, _, _, later, err := c.tokenAt(wk, i, lay.lineOff(i), s, line)
+		if err != nil {
 			return r, err
 		}
-		if line[0] != 0 && c.openLine(wk.cd, i, line, false, wk.scratch[:C]) == nil {
+		if later {
 			return r, fmt.Errorf("%s: chunk %d is damaged but chunk %d after it is valid: %w", c.Name(), good, i, ErrNotTorn)
 		}
 	}
 
-	// What follows the good run may still start with a whole token for
-	// chunk good: the final chunk cut in its newlines (or followed by
-	// junk), or a full chunk cut in its newline.
-	at := lay.lineOff(good)
-	tail := line[:min(s-at, lay.tok)]
-	if err := c.readFull(tail, at); err != nil {
-		return r, err
-	}
-	if k := bytes.IndexByte(tail, '\n'); k >= 0 {
-		tail = tail[:k]
-	}
-	if len(tail) > 0 && tail[0] != 0 {
-		out, ts, err := wk.cd.Open(wk.scratch[:0], tail)
-		L := int64(len(out))
-		final := ts&finalBit != 0
-		if err == nil && ts&^finalBit == uint64(good) && L >= 1 && L <= C && (final || L == C) {
-			tokEnd := at + int64(len(tail))
-			newSize := at + lastLineLen(L)
-			r.Kept = good*C + L
-			r.Cut = s - tokEnd
-			if final {
-				// The token stays as it is; only its newlines and
-				// what follows them are rewritten.
-				if newSize == s && c.trailingNewlines(tokEnd, s) {
-					return TailRepair{OldBacking: s, NewBacking: s, Kept: r.Kept}, nil // a sound file
-				}
-				return c.finishNewlines(r, tokEnd, newSize)
-			}
-			return c.reseal(r, wk, good, out, tokEnd)
-		}
+	if ok {
+		r.Kept = good*C + C
+		return c.reseal(r, wk, good, last, tokEnd)
 	}
 	if good == 0 {
+		// Nothing verifies. A file whose first write was torn holds
+		// only part of its first line: a token cut short, without the
+		// newlines that end a line. A whole line, or a last line with
+		// all its newlines, that does not verify means the file
+		// header's ID (and so the key) or every chunk is damaged.
+		if nFull > 0 || c.wholeLastLine(s) {
+			return r, fmt.Errorf("%s: no chunk verifies (a damaged file ID?): %w", c.Name(), ErrNotTorn)
+		}
 		return c.cutTo(r, 0, 0, s)
 	}
 	r.Kept = good * C
 	r.Cut = s - at
 	return c.reseal(r, wk, good-1, last, at)
+}
+
+// tokenAt looks for a whole token of chunk i at backing offset at (up to
+// the first newline, or to the end of the file at s): ok if it verifies,
+// is chunk i's, and holds 1..C bytes, all C unless it is final. out is
+// its plaintext (in wk's scratch), tokEnd where the token ends. buf is
+// room for a full line.
+func (c *Content) tokenAt(wk *chunkWorker, i, at, s int64, buf []byte) (out []byte, final bool, tokEnd int64, ok bool, err error) {
+	if at >= s {
+		return nil, false, 0, false, nil
+	}
+	tail := buf[:min(s-at, c.lay.tok)]
+	if err := c.readFull(tail, at); err != nil {
+		return nil, false, 0, false, err
+	}
+	if k := bytes.IndexByte(tail, '\n'); k >= 0 {
+		tail = tail[:k]
+	}
+	if len(tail) == 0 || tail[0] == 0 {
+		return nil, false, 0, false, nil
+	}
+	out, ts, oerr := wk.cd.Open(wk.scratch[:0], tail)
+	L := int64(len(out))
+	final = ts&finalBit != 0
+	ok = oerr == nil && ts&^finalBit == uint64(i) && L >= 1 && L <= c.lay.chunk && (final || L == c.lay.chunk)
+	return out, final, at + int64(len(tail)), ok, nil
+}
+
+// wholeLastLine reports whether a backing file of s bytes has the shape
+// of a sound file: a size that fits the layout, and the newlines its
+// last line must end with.
+func (c *Content) wholeLastLine(s int64) bool {
+	size, err := c.lay.plainSize(s)
+	if err != nil || size == 0 {
+		return false
+	}
+	_, L := c.lay.lastChunk(size)
+	return c.trailingNewlines(s-padLen(L), s)
 }
 
 // trailingNewlines reports whether backing bytes [from, to) are all LF.
