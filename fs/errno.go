@@ -38,14 +38,15 @@ func (r *root) panicked(op string, p any, errno *syscall.Errno) {
 }
 
 // errno maps an error from vault or a syscall to the status a FUSE
-// request returns. Corrupt data becomes EIO and one log line naming the
-// plaintext path, so the user learns which file is damaged while the
-// mount keeps serving everything else.
+// request returns. Corrupt data (or a backing entry of the wrong type)
+// becomes EIO and one log line naming the plaintext path, so the user
+// learns which file is damaged while the mount keeps serving everything
+// else.
 func (r *root) errno(n *node, op string, err error) syscall.Errno {
 	if err == nil {
 		return 0
 	}
-	if errors.Is(err, vault.ErrCorrupt) {
+	if errors.Is(err, vault.ErrCorrupt) || errors.Is(err, vault.ErrNotRegular) {
 		// Once per distinct problem: the kernel retries a failed read
 		// (read-ahead, then the read itself) and programs reopen.
 		msg := fmt.Sprintf("%s: %s: %v", r.path(n), op, err)

@@ -6,9 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// BackingStatMask is what OpenBackingFile asks statx for: the basic
+// backingStatMask is what OpenBackingFile asks statx for: the basic
 // fields plus the birth time, which the mount uses as inode generation.
-const BackingStatMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
+const backingStatMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
 
 // OpenBackingFile opens the backing file name, relative to dirfd, for
 // content I/O: every reader (mount, fsck, cat, decrypt, repair) opens
@@ -18,7 +18,7 @@ const BackingStatMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
 // thread forever), and a device is never opened blocking. The entry must
 // be a regular file, else the result wraps ErrNotRegular; O_NONBLOCK is
 // then cleared, so a file lease or lock behaves as for a plain open. st
-// receives the opened file's statx (mask BackingStatMask).
+// receives the opened file's statx (basic fields and birth time).
 func OpenBackingFile(dirfd int, name string, flags int, mode uint32, st *unix.Statx_t) (int, error) {
 	fd, err := openatRetry(dirfd, name, flags|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, mode)
 	if err != nil {
@@ -42,7 +42,7 @@ func OpenBackingFile(dirfd int, name string, flags int, mode uint32, st *unix.St
 // statxFd stats an open fd, retrying when a signal interrupts it.
 func statxFd(fd int, st *unix.Statx_t) error {
 	for {
-		err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_SYNC_AS_STAT, BackingStatMask, st)
+		err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_SYNC_AS_STAT, backingStatMask, st)
 		if err != unix.EINTR {
 			return err
 		}
