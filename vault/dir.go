@@ -254,7 +254,10 @@ func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 	}
 	var out []DirEntry
 	var sidecars []DirEntry
-	longNames := map[string]bool{}
+	var longNames map[string]bool // with orphans: the long names seen
+	if orphans {
+		longNames = map[string]bool{}
+	}
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := readDirents(fd, buf)
@@ -291,7 +294,9 @@ func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 			e := DirEntry{Backing: name, Ino: ino, Type: typ}
 			switch {
 			case nc != nil && isLongName(name):
-				longNames[name] = true
+				if orphans {
+					longNames[name] = true
+				}
 				e.Name, e.Err = nc.decryptName(d.iv, name, readSidecar)
 			case IsReservedName(name):
 				if orphans && nc != nil && isLongName(strings.TrimSuffix(name, longNameSuffix)) &&
