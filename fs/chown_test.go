@@ -15,8 +15,6 @@ import (
 	"github.com/fernetfs/fernetfs/vault"
 )
 
-func init() { helperModes["serve-allow-other"] = helperServeAllowOther }
-
 // needTool finds a program a test needs: without it the test skips, or
 // fails when $CI is set (.ci/run installs everything).
 func needTool(t *testing.T, name string) string {

@@ -34,6 +34,8 @@ var helperModes = map[string]func(args []string) error{
 	"mmap-private": helperMmapPrivate,
 	"mmap-extend":  helperMmapExtend,
 	"setlk-probe":  helperSetlkProbe,
+	// serve-allow-other is in chown_test.go.
+	"serve-allow-other": helperServeAllowOther,
 }
 
 func init() {
