@@ -133,8 +133,12 @@ func TestDamagedSizesNeverReadHealthy(t *testing.T) {
 	m := mountVault(t, v, Options{})
 	for s := lo; s < hi; s++ {
 		p := filepath.Join(m.dir, name(s))
-		if _, err := os.Stat(p); err != nil {
+		fi, err := os.Stat(p)
+		if err != nil {
 			t.Fatalf("stat %s: %v", name(s), err)
+		}
+		if _, err := vault.PlainSize(s, C); err != nil && fi.Size() != vault.PrefixSize(s, C) {
+			t.Errorf("%s: stat size %d, want %d, the size of its whole chunks", name(s), fi.Size(), vault.PrefixSize(s, C))
 		}
 		for range 2 {
 			data, err := os.ReadFile(p)
