@@ -288,6 +288,10 @@ func (r *restorer) copySparse(out *os.File, c *vault.Content) (werr, rerr error)
 		if err != nil {
 			return nil, err
 		}
+		if data < off || hole <= data {
+			// vault promises progress; never loop if it did not.
+			return nil, fmt.Errorf("%w: %s: seeking from %d gave data at %d, hole at %d", vault.ErrCorrupt, c.Name(), off, data, hole)
+		}
 		for off = data; off < hole; {
 			n, err := c.ReadAt(r.buf[:min(int64(len(r.buf)), hole-off)], off)
 			if n > 0 {
