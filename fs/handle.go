@@ -161,18 +161,14 @@ func (n *node) Open(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuse
 		return nil, 0, n.r.stale.answer(ctx, errno)
 	}
 	n.r.stale.opened(ctx)
-	trunc := write && flags&syscall.O_TRUNC != 0
-	if !trunc {
-		if errno := n.r.checkOpen(n, of); errno != 0 {
-			n.r.releaseContent(of)
-			return nil, 0, errno
-		}
-	}
-	if trunc {
+	if write && flags&syscall.O_TRUNC != 0 {
 		if err := of.c.Truncate(0); err != nil {
 			n.r.releaseContent(of)
 			return nil, 0, n.r.errno(n, "truncate", err)
 		}
+	} else if errno := n.r.checkOpen(n, of); errno != 0 {
+		n.r.releaseContent(of)
+		return nil, 0, errno
 	} else if acc != syscall.O_WRONLY {
 		of.c.WillRead()
 	}
