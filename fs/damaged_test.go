@@ -130,7 +130,15 @@ func TestDamagedSizesNeverReadHealthy(t *testing.T) {
 		putBacking(t, root, name(s), whole[:s])
 	}
 
+	putBacking(t, root, "overwrite", whole[:hi-1])
+
 	m := mountVault(t, v, Options{})
+	// A damaged file can still be replaced: O_TRUNC opens pass.
+	if err := os.WriteFile(filepath.Join(m.dir, "overwrite"), []byte("new"), 0o644); err != nil {
+		t.Errorf("overwriting a damaged file: %v", err)
+	} else if got, err := os.ReadFile(filepath.Join(m.dir, "overwrite")); err != nil || string(got) != "new" {
+		t.Errorf("after overwriting a damaged file: %q, %v", got, err)
+	}
 	for s := lo; s < hi; s++ {
 		p := filepath.Join(m.dir, name(s))
 		fi, err := os.Stat(p)
