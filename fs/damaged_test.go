@@ -17,6 +17,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fernetfs/fernetfs/vault"
+	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // hangGuard bounds operations that used to hang, so a regression fails
@@ -73,7 +74,7 @@ func openVaultFile(t *testing.T, v *vault.Vault, d *vault.Dir, plain string, fla
 	if err != nil {
 		t.Fatal(err)
 	}
-	var st unix.Statx_t
+	var st unix.Stat_t
 	fd, err := vault.OpenBackingFile(d.Fd(), b, flags, 0, &st)
 	if err != nil {
 		t.Fatal(err)
@@ -115,7 +116,7 @@ func TestDamagedSizesNeverReadHealthy(t *testing.T) {
 	plain := newPlainGen(9).bytes(3*C + 20)
 	whole := sealedBacking(t, v, plain)
 	H := int64(45)
-	F := int64(vault.TokenLen(C) + 1)
+	F := int64(fernet.TokenLen(C) + 1)
 	lo, hi := int64(1), int64(len(whole))
 	if got := vault.BackingSize(int64(len(plain)), C); got != hi {
 		t.Fatalf("backing size %d, want %d", hi, got)
@@ -191,7 +192,7 @@ func TestDamagedSizesNeverReadHealthy(t *testing.T) {
 		// last one cut only in its newline(s).
 		keep := (s - H) / F
 		rest := s - H - keep*F
-		if keep < 3 && rest >= F-1 || keep == 3 && rest >= int64(vault.TokenLen(20)) {
+		if keep < 3 && rest >= F-1 || keep == 3 && rest >= int64(fernet.TokenLen(20)) {
 			keep++
 		}
 		want := plain[:min(keep*C, int64(len(plain)))]
@@ -224,7 +225,7 @@ func TestSeekPunchedLastChunk(t *testing.T) {
 	}
 	defer root.Close()
 	b := putBacking(t, root, "punched", sealedBacking(t, v, plain))
-	F := int64(vault.TokenLen(4096) + 1)
+	F := int64(fernet.TokenLen(4096) + 1)
 	from := int64(45) + 2*F
 	bp := filepath.Join(backing, b)
 	f, err := os.OpenFile(bp, os.O_RDWR, 0)

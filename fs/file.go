@@ -140,7 +140,7 @@ func staleIfGone(errno syscall.Errno) syscall.Errno {
 }
 
 // openBacking opens a regular backing file, read-write if possible,
-// through vault.OpenBackingFile (O_NONBLOCK and a type check, so a FIFO
+// through vault.OpenBackingFileStatx (O_NONBLOCK and a type check, so a FIFO
 // or device planted in BACKING fails the open at once instead of
 // blocking a mount thread), filling st.
 func (r *root) openBacking(dirfd int, name string, write bool, st *unix.Statx_t) (fd int, rw bool, err error) {
@@ -166,9 +166,9 @@ func (r *root) openBacking(dirfd int, name string, write bool, st *unix.Statx_t)
 }
 
 // openBackingAt opens a backing file for content; see
-// vault.OpenBackingFile.
+// vault.OpenBackingFileStatx.
 func openBackingAt(dirfd int, name string, flags int, st *unix.Statx_t) (int, error) {
-	return vault.OpenBackingFile(dirfd, name, flags, 0, st)
+	return vault.OpenBackingFileStatx(dirfd, name, flags, 0, st)
 }
 
 // openWriteOnly handles a file we may write but not read (mode 0200):

@@ -6,31 +6,37 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// backingStatMask is what OpenBackingFile asks statx for: the basic
-// fields plus the birth time, which the mount uses as inode generation.
-const backingStatMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
-
 // OpenBackingFile opens the backing file name, relative to dirfd, for
 // content I/O: every reader (mount, fsck, cat, decrypt, repair) opens
-// content through it. flags is O_RDONLY or O_RDWR (plus O_CREAT etc.).
-// It never follows a symlink, never waits: the open is O_NONBLOCK so a
-// FIFO planted in BACKING cannot hang the caller (nor pin a mount
-// thread forever), and a device is never opened blocking. The entry must
-// be a regular file, else the result wraps ErrNotRegular; O_NONBLOCK is
-// then cleared, so a file lease or lock behaves as for a plain open. st
-// receives the opened file's statx (basic fields and birth time).
-func OpenBackingFile(dirfd int, name string, flags int, mode uint32, st *unix.Statx_t) (int, error) {
+// content through it or OpenBackingFileStatx. flags is O_RDONLY or
+// O_RDWR (plus O_CREAT etc.). It never follows a symlink, never waits:
+// the open is O_NONBLOCK so a FIFO planted in BACKING cannot hang the
+// caller (nor pin a mount thread forever), and a device is never opened
+// blocking. The entry must be a regular file, else the result wraps
+// ErrNotRegular; O_NONBLOCK is then cleared, so a file lease or lock
+// behaves as for a plain open. st receives the opened file's fstat.
+func OpenBackingFile(dirfd int, name string, flags int, mode uint32, st *unix.Stat_t) (int, error) {
+	return openBackingWith(dirfd, name, flags, mode, func(fd int) (uint32, error) {
+		err := fstatRetry(fd, st)
+		return uint32(st.Mode) & unix.S_IFMT, err
+	})
+}
+
+// openBackingWith is OpenBackingFile with stat filling the caller's stat
+// result and returning the S_IFMT bits.
+func openBackingWith(dirfd int, name string, flags int, mode uint32, stat func(fd int) (uint32, error)) (int, error) {
 	fd, err := openatRetry(dirfd, name, flags|unix.O_NONBLOCK|unix.O_NOFOLLOW|unix.O_CLOEXEC|unix.O_NOCTTY, mode)
 	if err != nil {
 		return -1, err
 	}
-	if err := statxFd(fd, st); err != nil {
+	typ, err := stat(fd)
+	if err != nil {
 		unix.Close(fd)
 		return -1, err
 	}
-	if typ := st.Mode & unix.S_IFMT; typ != unix.S_IFREG {
+	if typ != unix.S_IFREG {
 		unix.Close(fd)
-		return -1, fmt.Errorf("%w (%s)", ErrNotRegular, fileTypeName(uint32(typ)))
+		return -1, fmt.Errorf("%w (%s)", ErrNotRegular, fileTypeName(typ))
 	}
 	if err := unix.SetNonblock(fd, false); err != nil {
 		unix.Close(fd)
@@ -39,10 +45,10 @@ func OpenBackingFile(dirfd int, name string, flags int, mode uint32, st *unix.St
 	return fd, nil
 }
 
-// statxFd stats an open fd, retrying when a signal interrupts it.
-func statxFd(fd int, st *unix.Statx_t) error {
+// fstatRetry stats an open fd, retrying when a signal interrupts it.
+func fstatRetry(fd int, st *unix.Stat_t) error {
 	for {
-		err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_SYNC_AS_STAT, backingStatMask, st)
+		err := unix.Fstat(fd, st)
 		if err != unix.EINTR {
 			return err
 		}

@@ -35,7 +35,7 @@ func (d *Dir) OpenContentRW(backing, name string) (*Content, *os.File, error) {
 }
 
 func (d *Dir) openContent(backing, name string, flags int) (*Content, *os.File, error) {
-	var st unix.Statx_t
+	var st unix.Stat_t
 	fd, err := OpenBackingFile(d.fd, backing, flags, 0, &st)
 	if errors.Is(err, unix.ELOOP) {
 		target := "?"

@@ -109,7 +109,7 @@ func (v *Vault) rescueEntry(src, lf *Dir, backing string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		err = unix.Renameat2(src.fd, backing, lf.fd, b, unix.RENAME_NOREPLACE)
+		err = renameatNoReplace(src.fd, backing, lf.fd, b)
 		if errors.Is(err, unix.EEXIST) {
 			continue
 		}
@@ -138,7 +138,7 @@ func (v *Vault) rescueSidecar(src, lf *Dir, sidecar string) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		var st unix.Statx_t
+		var st unix.Stat_t
 		fd, err := OpenBackingFile(lf.fd, b, unix.O_RDWR|unix.O_CREAT|unix.O_EXCL, 0o600, &st)
 		if errors.Is(err, unix.EEXIST) {
 			continue
