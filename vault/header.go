@@ -33,9 +33,12 @@ const FormatVersion = 1
 const (
 	FeatureEncryptedNames = "encrypted-names"
 	FeaturePlaintextNames = "plaintext-names"
+	// FeatureReverse marks the header of a reverse vault (see
+	// reverse.go); only UnlockReverse accepts it.
+	FeatureReverse = "reverse"
 )
 
-var knownFeatures = []string{FeatureEncryptedNames, FeaturePlaintextNames}
+var knownFeatures = []string{FeatureEncryptedNames, FeaturePlaintextNames, FeatureReverse}
 
 // KDFName is the only key derivation function the header may name.
 const KDFName = "pbkdf2-sha256"
@@ -165,7 +168,20 @@ func checkChunkSize(n int) error {
 }
 
 // ParseHeader decodes and validates fernetfs.json bytes without unlocking.
+// A reverse vault's header is refused: its plaintext lives elsewhere.
 func ParseHeader(data []byte) (*Header, error) {
+	h, err := parseHeaderJSON(data)
+	if err != nil {
+		return nil, err
+	}
+	if h.HasFeature(FeatureReverse) {
+		return nil, fmt.Errorf("%w: this is the header of a reverse vault (mount its folder with --reverse)", ErrUnsupported)
+	}
+	return h, nil
+}
+
+// parseHeaderJSON is ParseHeader for both kinds of header.
+func parseHeaderJSON(data []byte) (*Header, error) {
 	var h Header
 	dec := json.NewDecoder(strings.NewReader(string(data)))
 	dec.DisallowUnknownFields()

@@ -55,16 +55,24 @@ func longLinkFor(token []byte) string {
 // never looked up, so equal targets need not match. A token over 4095
 // bytes does not fit a backing symlink: Symlinkat stores it as a long link.
 func (v *Vault) EncryptSymlink(target string) (string, error) {
-	if target == "" {
-		return "", fmt.Errorf("empty symlink target: %w", syscall.ENOENT)
-	}
-	if strings.IndexByte(target, 0) >= 0 {
-		return "", fmt.Errorf("symlink target contains NUL: %w", ErrInvalidName)
-	}
-	if len(target) > MaxSymlinkTarget {
-		return "", fmt.Errorf("symlink target of %d bytes: %w", len(target), ErrNameTooLong)
+	if err := checkSymlinkTarget(target); err != nil {
+		return "", err
 	}
 	return string(v.keys.SymlinkKey().NewCodec().Seal(nil, []byte(target), 0, nil)), nil
+}
+
+// checkSymlinkTarget refuses targets no symlink can have.
+func checkSymlinkTarget(target string) error {
+	if target == "" {
+		return fmt.Errorf("empty symlink target: %w", syscall.ENOENT)
+	}
+	if strings.IndexByte(target, 0) >= 0 {
+		return fmt.Errorf("symlink target contains NUL: %w", ErrInvalidName)
+	}
+	if len(target) > MaxSymlinkTarget {
+		return fmt.Errorf("symlink target of %d bytes: %w", len(target), ErrNameTooLong)
+	}
+	return nil
 }
 
 // Symlinkat creates the backing symlink name in the directory dirfd for

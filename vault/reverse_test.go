@@ -1,0 +1,226 @@
+package vault
+
+import (
+	"bytes"
+	"errors"
+	"io"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// newTestReverse makes a plaintext folder with a reverse header (chunk
+// size 64, cheap KDF) and unlocks it.
+func newTestReverse(t *testing.T) (string, *Reverse) {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := CreateReverse(dir, []byte("pw"), CreateOptions{Iterations: 1000, ChunkSize: 64}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := UnlockReverse(dir, Credential{Password: []byte("pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return dir, r
+}
+
+// reverseView returns the whole view file of dir/name, read in pieces of
+// random sizes at random offsets, checking each against one whole read.
+func reverseView(t *testing.T, r *Reverse, dir, name string) []byte {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fi, _ := f.Stat()
+	c := r.OpenContent(f, name, fi.Size())
+	whole, err := io.ReadAll(io.NewSectionReader(c, 0, c.Size()+10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(len(whole)) != c.Size() || c.Size() != r.BackingSize(fi.Size()) {
+		t.Fatalf("%s: view is %d bytes, Size %d", name, len(whole), c.Size())
+	}
+	for range 50 {
+		if len(whole) == 0 {
+			break
+		}
+		off := rand.IntN(len(whole))
+		buf := make([]byte, rand.IntN(300)+1)
+		n, err := c.ReadAt(buf, int64(off))
+		if err != nil && err != io.EOF || (err == io.EOF) != (off+len(buf) > len(whole)) {
+			t.Fatalf("ReadAt(%d, %d): %d, %v", len(buf), off, n, err)
+		}
+		if !bytes.Equal(buf[:n], whole[off:off+n]) {
+			t.Fatalf("ReadAt(%d, %d) differs from the whole read", len(buf), off)
+		}
+	}
+	return whole
+}
+
+// openView reads a view file back with the forward vault's reader.
+func openView(t *testing.T, r *Reverse, view []byte) []byte {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "backing")
+	if err := os.WriteFile(path, view, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := r.fwd.OpenContent(f, path)
+	defer c.Close()
+	if err := c.Check(func(i int64, err error) { t.Errorf("chunk %d: %v", i, err) }); err != nil {
+		t.Fatal(err)
+	}
+	size, err := c.Size()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := make([]byte, size)
+	if _, err := c.ReadAt(got, 0); err != nil && err != io.EOF {
+		t.Fatal(err)
+	}
+	return got
+}
+
+func TestReverseContentIsForwardContent(t *testing.T) {
+	dir, r := newTestReverse(t)
+	for _, n := range []int{0, 1, 15, 16, 17, 63, 64, 65, 128, 64*7 + 5} {
+		name := "f" + strings.Repeat("x", n%7)
+		plain := make([]byte, n)
+		for i := range plain {
+			plain[i] = byte(rand.IntN(256))
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), plain, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		view := reverseView(t, r, dir, name)
+		if got := openView(t, r, view); !bytes.Equal(got, plain) {
+			t.Fatalf("size %d: forward read of the view differs from the plaintext", n)
+		}
+	}
+}
+
+func TestReverseDeterministic(t *testing.T) {
+	dir, r := newTestReverse(t)
+	plain := bytes.Repeat([]byte("0123456789abcdef"), 64) // 16 chunks
+	path := filepath.Join(dir, "f")
+	if err := os.WriteFile(path, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a := reverseView(t, r, dir, "f")
+	r2, err := UnlockReverse(dir, Credential{RecoveryKey: r.RecoveryKey()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := reverseView(t, r2, dir, "f"); !bytes.Equal(a, b) {
+		t.Fatal("the same plaintext gave different views after unlocking again")
+	}
+	// One byte changed: one line of the view changes. The same bytes
+	// at another path: every line differs (another file ID).
+	plain[300] ^= 1
+	if err := os.WriteFile(path, plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := reverseView(t, r, dir, "f")
+	la, lb := strings.Split(string(a), "\n"), strings.Split(string(b), "\n")
+	diff := 0
+	for i := range la {
+		if la[i] != lb[i] {
+			diff++
+		}
+	}
+	if len(la) != len(lb) || diff != 1 {
+		t.Fatalf("a 1-byte change altered %d lines, want 1", diff)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "g"), plain, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	lg := strings.Split(string(reverseView(t, r, dir, "g")), "\n")
+	for i := range lb[:len(lb)-1] {
+		if lb[i] != "" && lb[i] == lg[i] {
+			t.Fatalf("line %d of two files with equal content is equal", i)
+		}
+	}
+}
+
+func TestReverseSparse(t *testing.T) {
+	dir, r := newTestReverse(t)
+	path := filepath.Join(dir, "sparse")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const size = 1<<20 + 10
+	if _, err := f.WriteAt([]byte("end"), size-3); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	view := reverseView(t, r, dir, "sparse")
+	lay := newLayout(64)
+	hole := lay.lineOff(10) // a chunk well inside the hole
+	if !bytes.Equal(view[hole:hole+lay.line], make([]byte, lay.line)) {
+		t.Skip("the temporary directory's filesystem does not report holes")
+	}
+	want := make([]byte, size)
+	copy(want[size-3:], "end")
+	if !bytes.Equal(openView(t, r, view), want) {
+		t.Fatal("sparse file: forward read differs")
+	}
+}
+
+func TestReverseShrinkWhileReading(t *testing.T) {
+	dir, r := newTestReverse(t)
+	path := filepath.Join(dir, "f")
+	if err := os.WriteFile(path, make([]byte, 1000), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := r.OpenContent(f, "f", 1000)
+	if err := os.Truncate(path, 500); err != nil {
+		t.Fatal(err)
+	}
+	_, err = io.ReadAll(io.NewSectionReader(c, 0, c.Size()))
+	if !errors.Is(err, ErrShrunk) {
+		t.Fatalf("reading a file that shrank: %v, want ErrShrunk", err)
+	}
+}
+
+func TestReverseHeaders(t *testing.T) {
+	dir, r := newTestReverse(t)
+	rev, err := os.ReadFile(filepath.Join(dir, ReverseHeaderName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := ParseHeader(rev); !errors.Is(err, ErrUnsupported) {
+		t.Fatalf("forward ParseHeader of a reverse header: %v", err)
+	}
+	if _, err := CreateReverse(dir, []byte("pw"), CreateOptions{Iterations: 1000}); err == nil {
+		t.Fatal("a second init --reverse overwrote the header")
+	}
+	if _, err := UnlockReverse(dir, Credential{Password: []byte("wrong")}); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("wrong password: %v", err)
+	}
+	// The view's header unlocks as a forward vault with the same password.
+	copyDir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(copyDir, HeaderName), r.ForwardHeader(), 0o400); err != nil {
+		t.Fatal(err)
+	}
+	v, err := Unlock(copyDir, Credential{Password: []byte("pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v.Header().HasFeature(FeatureReverse) || v.RecoveryKey() != r.RecoveryKey() {
+		t.Fatal("the view's header is not the forward twin of the reverse header")
+	}
+}
