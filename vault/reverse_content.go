@@ -190,7 +190,15 @@ func (h *holeMap) isHole(lo, hi int64) bool {
 		d, err := unix.Seek(h.fd, lo, unix.SEEK_DATA)
 		switch {
 		case err == unix.ENXIO:
-			h.data, h.dataEnd = math.MaxInt64, math.MaxInt64
+			// No data from lo to the end of the file: a hole up to the
+			// current size, and past it "data", so that the read finds
+			// a file that shrank.
+			var st unix.Stat_t
+			if err := unix.Fstat(h.fd, &st); err != nil {
+				h.off = true
+				return false
+			}
+			h.data, h.dataEnd = st.Size, math.MaxInt64
 		case err != nil:
 			h.off = true
 			return false

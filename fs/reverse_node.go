@@ -1,0 +1,432 @@
+package fs
+
+import (
+	"context"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"strings"
+	"syscall"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
+	"github.com/hanwen/go-fuse/v2/fuse"
+
+	"github.com/fernetfs/fernetfs/vault"
+	"github.com/fernetfs/fernetfs/vault/fernet"
+)
+
+// rkind is what a node of the reverse view is: a plaintext entry shown
+// encrypted, or one of the files a forward vault keeps beside them.
+type rkind byte
+
+// The kinds double as the inode-number domain of Reverse.Inode, so an
+// entry that changes type gets a new inode number.
+const (
+	kindDir     rkind = 'd'
+	kindFile    rkind = 'f'
+	kindSymlink rkind = 'l'
+	kindFifo    rkind = 'p'
+	kindDirIV   rkind = 'i' // fernetfs.diriv of directory rel
+	kindSidecar rkind = 'n' // long-name sidecar of entry rel
+	kindHeader  rkind = 'h' // fernetfs.json in the root
+)
+
+// rnode is every inode of the reverse view. rel is the plaintext path,
+// relative to the folder, of the entry it stands for (for a diriv, its
+// directory; for a sidecar, the entry whose name it holds). Paths are
+// fixed: the view follows the plaintext folder, never the reverse.
+type rnode struct {
+	gofs.Inode
+	rr   *reverseRoot
+	kind rkind
+	rel  string
+	iv   []byte // directories: the derived directory IV
+	// data is the content of a sidecar (its name token).
+	data []byte
+}
+
+var (
+	_ gofs.NodeLookuper   = (*rnode)(nil)
+	_ gofs.NodeReaddirer  = (*rnode)(nil)
+	_ gofs.NodeGetattrer  = (*rnode)(nil)
+	_ gofs.NodeOpener     = (*rnode)(nil)
+	_ gofs.NodeReadlinker = (*rnode)(nil)
+	_ gofs.NodeStatfser   = (*rnode)(nil)
+	_ gofs.FileReader     = (*rfileHandle)(nil)
+	_ gofs.FileReleaser   = (*rfileHandle)(nil)
+	_ gofs.FileReader     = (*rbytesHandle)(nil)
+)
+
+// rootRel is the plaintext path as os.Root wants it.
+func rootRel(rel string) string {
+	if rel == "" {
+		return "."
+	}
+	return rel
+}
+
+func joinRel(dir, name string) string {
+	if dir == "" {
+		return name
+	}
+	return dir + "/" + name
+}
+
+// kindOf maps a plaintext file type to the view's kind; ok is false for
+// sockets and device nodes, which the view leaves out.
+func kindOf(mode fs.FileMode) (rkind, bool) {
+	switch mode.Type() {
+	case 0:
+		return kindFile, true
+	case fs.ModeDir:
+		return kindDir, true
+	case fs.ModeSymlink:
+		return kindSymlink, true
+	case fs.ModeNamedPipe:
+		return kindFifo, true
+	}
+	return 0, false
+}
+
+func (k rkind) mode() uint32 {
+	switch k {
+	case kindDir:
+		return syscall.S_IFDIR
+	case kindSymlink:
+		return syscall.S_IFLNK
+	case kindFifo:
+		return syscall.S_IFIFO
+	}
+	return syscall.S_IFREG
+}
+
+// errno maps a plaintext-side error: permission problems stay EACCES
+// for that entry alone; anything unexpected is logged once.
+func (rr *reverseRoot) errno(rel, op string, err error) syscall.Errno {
+	var e syscall.Errno
+	switch {
+	case errors.As(err, &e):
+		return e
+	case errors.Is(err, fs.ErrNotExist):
+		return syscall.ENOENT
+	case errors.Is(err, fs.ErrPermission):
+		return syscall.EACCES
+	}
+	rr.log.Printf("%s: %s: %v", quoteRel(rel), op, err)
+	return syscall.EIO
+}
+
+func quoteRel(rel string) string { return "/" + rel }
+
+// visible reports whether the plaintext entry name in directory dir
+// appears in the view, logging once why a socket or device does not.
+func (rr *reverseRoot) visible(dir, name string, mode fs.FileMode) (rkind, bool) {
+	rel := joinRel(dir, name)
+	if dir == "" && strings.HasPrefix(name, vault.ReverseHeaderName) {
+		return 0, false // the reverse header and its temporary files
+	}
+	k, ok := kindOf(mode)
+	if !ok {
+		rr.logOnce(rel, "reverse view: leaving out "+quoteRel(rel)+": a "+typeName(mode)+" has no place in a vault")
+		return 0, false
+	}
+	if rr.excl.match(rel, k == kindDir) {
+		return 0, false
+	}
+	return k, true
+}
+
+func typeName(mode fs.FileMode) string {
+	switch {
+	case mode&fs.ModeSocket != 0:
+		return "socket"
+	case mode&fs.ModeCharDevice != 0:
+		return "character device"
+	case mode&fs.ModeDevice != 0:
+		return "block device"
+	}
+	return "special file"
+}
+
+// Lookup finds a view name: the directory's diriv, the root's header,
+// a long name or its sidecar (found by listing the plaintext directory,
+// as a hash cannot be reversed), or a short name, which decrypts.
+func (n *rnode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if n.kind != kindDir {
+		return nil, syscall.ENOTDIR
+	}
+	rr := n.rr
+	switch {
+	case name == vault.DirIVName:
+		return n.newChild(ctx, &rnode{rr: rr, kind: kindDirIV, rel: n.rel}, out)
+	case name == vault.HeaderName && n.rel == "":
+		return n.newChild(ctx, &rnode{rr: rr, kind: kindHeader}, out)
+	case strings.HasPrefix(name, vault.LongNamePrefix):
+		base, sidecar := strings.CutSuffix(name, ".name")
+		plain, tok, errno := n.findLong(base)
+		if errno != 0 {
+			return nil, errno
+		}
+		if sidecar {
+			return n.newChild(ctx, &rnode{rr: rr, kind: kindSidecar, rel: joinRel(n.rel, plain), data: []byte(tok)}, out)
+		}
+		return n.lookupPlain(ctx, plain, out)
+	}
+	plain, err := rr.rv.DecryptName(n.iv, name)
+	if err != nil {
+		return nil, syscall.ENOENT
+	}
+	return n.lookupPlain(ctx, plain, out)
+}
+
+// findLong finds the plaintext entry whose long name is backing.
+func (n *rnode) findLong(backing string) (plain, token string, errno syscall.Errno) {
+	names, errno := n.plainNames()
+	if errno != 0 {
+		return "", "", errno
+	}
+	for _, e := range names {
+		if fernet.TokenLen(len(e.Name())) <= 255 {
+			continue // a short name: its token is its backing name
+		}
+		b, tok, err := n.rr.rv.EncryptName(n.iv, e.Name())
+		if err == nil && b == backing {
+			return e.Name(), tok, 0
+		}
+	}
+	return "", "", syscall.ENOENT
+}
+
+// plainNames lists the plaintext directory.
+func (n *rnode) plainNames() ([]fs.DirEntry, syscall.Errno) {
+	d, err := n.rr.plain.Open(rootRel(n.rel))
+	if err != nil {
+		return nil, n.rr.errno(n.rel, "open directory", err)
+	}
+	defer d.Close()
+	entries, err := d.ReadDir(-1)
+	if err != nil {
+		return nil, n.rr.errno(n.rel, "read directory", err)
+	}
+	return entries, 0
+}
+
+func (n *rnode) lookupPlain(ctx context.Context, plain string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	rel := joinRel(n.rel, plain)
+	fi, err := n.rr.plain.Lstat(rel)
+	if err != nil {
+		return nil, n.rr.errno(rel, "lstat", err)
+	}
+	k, ok := n.rr.visible(n.rel, plain, fi.Mode())
+	if !ok {
+		return nil, syscall.ENOENT
+	}
+	c := &rnode{rr: n.rr, kind: k, rel: rel}
+	if k == kindDir {
+		c.iv = n.rr.rv.DirIV(rel)
+	}
+	return n.newChild(ctx, c, out)
+}
+
+func (n *rnode) newChild(ctx context.Context, c *rnode, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	if errno := c.getattr(nil, &out.Attr); errno != 0 {
+		return nil, errno
+	}
+	ino := n.NewInode(ctx, c, gofs.StableAttr{Mode: c.kind.mode(), Ino: out.Attr.Ino})
+	return ino, 0
+}
+
+// Readdir lists the view of a directory: its diriv, the root's header,
+// and every visible plaintext entry under its encrypted name (a long
+// name with its sidecar).
+func (n *rnode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
+	if n.kind != kindDir {
+		return nil, syscall.ENOTDIR
+	}
+	rr := n.rr
+	entries, errno := n.plainNames()
+	if errno != 0 {
+		return nil, errno
+	}
+	list := make([]fuse.DirEntry, 0, len(entries)+2)
+	list = append(list, fuse.DirEntry{Name: vault.DirIVName, Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindDirIV), n.rel)})
+	if n.rel == "" {
+		list = append(list, fuse.DirEntry{Name: vault.HeaderName, Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindHeader), "")})
+	}
+	for _, e := range entries {
+		k, ok := rr.visible(n.rel, e.Name(), e.Type())
+		if !ok {
+			continue
+		}
+		rel := joinRel(n.rel, e.Name())
+		backing, long, err := rr.rv.EncryptName(n.iv, e.Name())
+		if err != nil {
+			rr.logOnce(rel, "reverse view: leaving out "+quoteRel(rel)+": "+err.Error())
+			continue
+		}
+		list = append(list, fuse.DirEntry{Name: backing, Mode: k.mode(), Ino: rr.rv.Inode(byte(k), rel)})
+		if long != "" {
+			list = append(list, fuse.DirEntry{Name: vault.LongNameSidecar(backing), Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindSidecar), rel)})
+		}
+	}
+	return gofs.NewListDirStream(list), 0
+}
+
+func (n *rnode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
+	return n.getattr(f, &out.Attr)
+}
+
+// getattr fills a's attributes from one lstat of the plaintext entry
+// (for the view's own files, of the directory or file they belong to):
+// sizes follow from plaintext sizes, and no content is read.
+func (n *rnode) getattr(f gofs.FileHandle, a *fuse.Attr) syscall.Errno {
+	rr := n.rr
+	statRel := n.rel
+	switch n.kind {
+	case kindHeader:
+		statRel = vault.ReverseHeaderName
+	case kindSidecar:
+		statRel = path.Dir("/" + n.rel)[1:]
+	}
+	fi, err := rr.plain.Lstat(rootRel(statRel))
+	if err != nil {
+		return rr.errno(statRel, "lstat", err)
+	}
+	st := fi.Sys().(*syscall.Stat_t)
+	switch n.kind {
+	case kindFile, kindDir, kindSymlink, kindFifo:
+		if k, ok := kindOf(fi.Mode()); !ok || k != n.kind {
+			return syscall.ENOENT // replaced by another type since the lookup
+		}
+	}
+	a.FromStat(st)
+	a.Ino = rr.rv.Inode(byte(n.kind), n.rel)
+	switch n.kind {
+	case kindFile:
+		// Hard links are separate files in the view: each path has its
+		// own file ID, so its own bytes.
+		a.Nlink = 1
+		size := st.Size
+		if h, ok := f.(*rfileHandle); ok {
+			size = h.size
+		}
+		a.Size = uint64(rr.rv.BackingSize(size))
+		// Sparse plaintext gives a sparse-looking view, so cp and
+		// rsync --sparse keep the copy's holes.
+		if size > 0 {
+			a.Blocks = min(uint64(st.Blocks)*a.Size/uint64(size)+1, (a.Size+511)/512)
+		}
+	case kindSymlink:
+		a.Size = uint64(fernet.TokenLen(int(st.Size)))
+		a.Blocks = 0
+	case kindFifo, kindDir:
+	default:
+		a.Mode = syscall.S_IFREG | 0o400
+		a.Nlink = 1
+		a.Size = uint64(len(n.content()))
+		a.Blocks = (a.Size + 511) / 512
+	}
+	return 0
+}
+
+// content is the bytes of one of the view's own files.
+func (n *rnode) content() []byte {
+	switch n.kind {
+	case kindDirIV:
+		return n.rr.rv.DirIV(n.rel)
+	case kindHeader:
+		return n.rr.rv.ForwardHeader()
+	case kindSidecar:
+		return n.data
+	}
+	return nil
+}
+
+func (n *rnode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
+	if n.kind != kindSymlink {
+		return nil, syscall.EINVAL
+	}
+	target, err := n.rr.plain.Readlink(n.rel)
+	if err != nil {
+		return nil, n.rr.errno(n.rel, "readlink", err)
+	}
+	tok, err := n.rr.rv.EncryptSymlink(n.rel, target)
+	if err != nil {
+		return nil, n.rr.errno(n.rel, "readlink", err)
+	}
+	return []byte(tok), 0
+}
+
+// Open opens a file of the view for reading; the plaintext file is
+// opened without following a symlink or blocking on a FIFO put in its
+// place, and its size then fixes the view's layout for this handle.
+func (n *rnode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if flags&(syscall.O_WRONLY|syscall.O_RDWR|syscall.O_TRUNC) != 0 {
+		return nil, 0, syscall.EROFS
+	}
+	switch n.kind {
+	case kindDirIV, kindHeader, kindSidecar:
+		return &rbytesHandle{data: n.content()}, 0, 0
+	case kindFile:
+	default:
+		return nil, 0, syscall.EINVAL
+	}
+	f, err := n.rr.plain.OpenFile(n.rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, 0, n.rr.errno(n.rel, "open", err)
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, syscall.ENOENT
+	}
+	h := &rfileHandle{rr: n.rr, rel: n.rel, f: f, size: fi.Size(), c: n.rr.rv.OpenContent(f, n.rel, fi.Size())}
+	return h, 0, 0
+}
+
+func (n *rnode) Statfs(ctx context.Context, out *fuse.StatfsOut) syscall.Errno {
+	var st syscall.Statfs_t
+	if err := syscall.Statfs(n.rr.rv.Dir(), &st); err != nil {
+		return gofs.ToErrno(err)
+	}
+	out.FromStatfsT(&st)
+	return 0
+}
+
+// rfileHandle is an open file of the view.
+type rfileHandle struct {
+	rr   *reverseRoot
+	rel  string
+	f    *os.File
+	size int64
+	c    *vault.ReverseContent
+}
+
+func (h *rfileHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	n, err := h.c.ReadAt(dest, off)
+	if err != nil && err != io.EOF {
+		if errors.Is(err, vault.ErrShrunk) {
+			h.rr.log.Printf("%s: %v", quoteRel(h.rel), err)
+			return nil, syscall.EIO
+		}
+		return nil, h.rr.errno(h.rel, "read", err)
+	}
+	return fuse.ReadResultData(dest[:n]), 0
+}
+
+func (h *rfileHandle) Release(ctx context.Context) syscall.Errno {
+	h.f.Close()
+	return 0
+}
+
+// rbytesHandle is an open diriv, header or sidecar.
+type rbytesHandle struct{ data []byte }
+
+func (h *rbytesHandle) Read(ctx context.Context, dest []byte, off int64) (fuse.ReadResult, syscall.Errno) {
+	if off >= int64(len(h.data)) {
+		return fuse.ReadResultData(nil), 0
+	}
+	return fuse.ReadResultData(dest[:copy(dest, h.data[off:])]), 0
+}
