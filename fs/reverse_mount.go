@@ -16,8 +16,9 @@ import (
 // ReverseOptions are the choices a reverse mount is made with. It is
 // always read-only.
 type ReverseOptions struct {
-	// AllowOther, Debug, FsName and Logger are as in Options.
+	// AllowOther, NoExec, Debug, FsName and Logger are as in Options.
 	AllowOther bool
+	NoExec     bool
 	Debug      bool
 	FsName     string
 	Logger     *log.Logger
@@ -64,7 +65,7 @@ func MountReverse(rv *vault.Reverse, mountpoint string, opts ReverseOptions) (*f
 	o := &gofs.Options{
 		MountOptions: fuse.MountOptions{
 			FsName:       fsName,
-			Name:         "fernetfs-reverse",
+			Name:         "fernetfs",
 			MaxReadAhead: maxReadAhead,
 			AllowOther:   opts.AllowOther,
 			Debug:        opts.Debug,
@@ -88,6 +89,9 @@ func MountReverse(rv *vault.Reverse, mountpoint string, opts ReverseOptions) (*f
 	}
 	if opts.AllowOther {
 		o.MountOptions.Options = append(o.MountOptions.Options, "default_permissions")
+	}
+	if opts.NoExec {
+		o.MountOptions.Options = append(o.MountOptions.Options, "noexec")
 	}
 	server, err := fuse.NewServer(gofs.NewNodeFS(rn, o), mountpoint, &o.MountOptions)
 	if err != nil {

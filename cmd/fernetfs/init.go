@@ -18,13 +18,17 @@ const weakIterations = 100_000
 func initCommand() *command {
 	return &command{
 		name:     "init",
-		synopsis: "[--iterations N] [--chunk-size N] [--plaintext-names] BACKING",
+		synopsis: "[--iterations N] [--chunk-size N] [--plaintext-names] BACKING\n       fernetfs init --reverse [--iterations N] [--chunk-size N] PLAINDIR",
 		summary:  "create a new vault in the directory BACKING",
 		help: `
 Create a new, empty vault in BACKING (created if missing; an existing
 directory must be empty). Asks for the new password twice unless a password
 source is given, then prints the recovery key: it unlocks the vault when the
-password is lost, and it is shown only this once.`,
+password is lost, and it is shown only this once.
+
+With --reverse, PLAINDIR is an existing folder of plain files to back up
+encrypted: init writes only the header .fernetfs.reverse.json into it, and
+"fernetfs mount --reverse PLAINDIR VIEW" then shows the encrypted view.`,
 		run: runInit,
 	}
 }
@@ -36,6 +40,7 @@ func runInit(e *env, c *command, args []string) error {
 	iterations := f.Int("iterations", vault.DefaultIterations, "`N` PBKDF2-SHA256 iterations for the password; lower only for tests")
 	chunkSize := f.Int("chunk-size", vault.DefaultChunkSize, "`N` plaintext bytes per encrypted chunk, a multiple of 16")
 	plainNames := f.Bool("plaintext-names", false, "store file names unencrypted")
+	reverse := f.Bool("reverse", false, "set up the plain folder PLAINDIR for an encrypted view (mount --reverse)")
 	pos, err := f.parseN(e, args, "BACKING")
 	if err != nil {
 		return err
@@ -51,6 +56,9 @@ func runInit(e *env, c *command, args []string) error {
 			*chunkSize, vault.MinChunkSize, vault.MaxChunkSize)
 	}
 	backing := pos[0]
+	if *reverse {
+		return runInitReverse(e, &cred, vault.CreateOptions{Iterations: *iterations, ChunkSize: *chunkSize, PlaintextNames: *plainNames}, backing)
+	}
 
 	// Check the directory before asking for a password that would be
 	// typed twice for nothing.

@@ -27,7 +27,7 @@ import (
 func mountCommand() *command {
 	return &command{
 		name:     "mount",
-		synopsis: "[--foreground] [--read-only] [--allow-other] [--noexec] [--idle DUR] [--log FILE] [--debug] BACKING MOUNTPOINT",
+		synopsis: "[--foreground] [--read-only] [--allow-other] [--noexec] [--idle DUR] [--log FILE] [--debug] BACKING MOUNTPOINT\n       fernetfs mount --reverse [--exclude PATTERN]... [--exclude-from FILE] PLAINDIR VIEW",
 		summary:  "show a vault's plaintext at MOUNTPOINT (FUSE)",
 		help: `
 Unlock the vault in BACKING and mount its plaintext view at MOUNTPOINT, an
@@ -35,6 +35,13 @@ existing empty directory. fernetfs returns once the mount is ready and
 keeps serving it in the background; stop it with
 "fernetfs unmount MOUNTPOINT". With --foreground it stays attached (for
 systemd and tests) and unmounts cleanly on SIGINT or SIGTERM.
+
+With --reverse, PLAINDIR is a plain folder set up with
+"fernetfs init --reverse", and VIEW shows it read-only as an encrypted
+vault, the same bytes on every mount: back up or copy VIEW, and the copy
+is an ordinary vault that mounts with the same password. --exclude
+(repeatable) and --exclude-from take gitignore-style patterns relative to
+PLAINDIR.
 
 Problems found while serving (a corrupt chunk, which fails with EIO) are
 logged, each line naming the vault and the plaintext path: to --log FILE
@@ -68,6 +75,7 @@ type mountFlags struct {
 	debug      bool
 	idle       time.Duration
 	logFile    string
+	rev        reverseFlags
 }
 
 func runMount(e *env, c *command, args []string) error {
@@ -81,6 +89,7 @@ func runMount(e *env, c *command, args []string) error {
 	f.StringVar(&mf.logFile, "log", "", "append the mount's messages to `FILE`")
 	f.Var(durationFlag{&mf.idle}, "idle", "unmount after `DUR` (e.g. 30m) without file activity and open files")
 	f.BoolVar(&mf.debug, "debug", false, "log every FUSE request and reply")
+	mf.rev.register(f)
 	pos, err := f.parseN(e, args, "BACKING", "MOUNTPOINT")
 	if err != nil {
 		return err
@@ -99,6 +108,12 @@ func runMount(e *env, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := mf.rev.load(&mf); err != nil {
+		return err
+	}
+	if mf.rev.reverse {
+		return runMountReverse(e, &mf, backing, mnt)
+	}
 	if os.Getenv(daemonEnv) != "" {
 		return runMountDaemon(e, &mf, backing, mnt)
 	}
@@ -116,7 +131,7 @@ func runMount(e *env, c *command, args []string) error {
 	if mf.foreground {
 		return serveForeground(e, &mf, v, mnt)
 	}
-	return startDaemon(e, &mf, v, mnt)
+	return startDaemon(e, &mf, v.Dir(), v.RecoveryKey(), mnt)
 }
 
 // checkMountpoint refuses mountpoints that cannot or should not be
@@ -166,23 +181,32 @@ func (mf *mountFlags) options(v *vault.Vault, logger *log.Logger) fs.Options {
 // serveForeground mounts and serves until unmounted (by fernetfs
 // unmount, --idle, or a signal).
 func serveForeground(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
-	logger, closer, err := mountLogger(e.stderr, v.Dir(), mf.logFile, false)
+	return serveForegroundWith(e, mf, v.Dir(), v.Dir(), mnt, func(logger *log.Logger) (*fuse.Server, error) {
+		return fs.Mount(v, mnt, mf.options(v, logger))
+	})
+}
+
+// serveForegroundWith is serveForeground for any kind of mount: dir is
+// what is mounted (in messages), syncDir the directory to sync at the
+// end ("" for none), and mount makes the mount with the logger.
+func serveForegroundWith(e *env, mf *mountFlags, dir, syncDir, mnt string, mount func(*log.Logger) (*fuse.Server, error)) error {
+	logger, closer, err := mountLogger(e.stderr, dir, mf.logFile, false)
 	if err != nil {
 		return err
 	}
 	defer closer.Close()
-	srv, sigs, err := mountCatchingSignals(v, mnt, mf.options(v, logger))
+	srv, sigs, err := mountCatchingSignals(func() (*fuse.Server, error) { return mount(logger) })
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "fernetfs: mounted %s at %s (stop with Ctrl-C or 'fernetfs unmount %s')\n", v.Dir(), mnt, mnt)
+	fmt.Fprintf(e.stderr, "fernetfs: mounted %s at %s (stop with Ctrl-C or 'fernetfs unmount %s')\n", dir, mnt, mnt)
 	if mf.logFile != "" {
 		fmt.Fprintf(e.stderr, "fernetfs: messages go to %s\n", mf.logFile)
 	}
 	if err := sdNotify(e.getenv, "READY=1"); err != nil {
 		logger.Print(err)
 	}
-	serve(srv, sigs, v, mnt, logger)
+	serve(srv, sigs, syncDir, mnt, logger)
 	return nil
 }
 
@@ -193,10 +217,10 @@ func serveForeground(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 // file open on its own mount: the kernel then waits forever for the dying
 // server to answer that file's FLUSH. Caught, the signal unmounts as soon
 // as serve runs.
-func mountCatchingSignals(v *vault.Vault, mnt string, opts fs.Options) (*fuse.Server, chan os.Signal, error) {
+func mountCatchingSignals(mount func() (*fuse.Server, error)) (*fuse.Server, chan os.Signal, error) {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
-	srv, err := fs.Mount(v, mnt, opts)
+	srv, err := mount()
 	if err != nil {
 		signal.Stop(sigs)
 		return nil, nil, err
@@ -207,10 +231,10 @@ func mountCatchingSignals(v *vault.Vault, mnt string, opts fs.Options) (*fuse.Se
 // serve waits for the mount to end. SIGINT and SIGTERM (caught on sigs)
 // unmount it; if files are still in use the mount is detached lazily, so
 // the process still ends once they are closed. Afterwards the backing
-// filesystem is synced, so a clean stop leaves everything on disk. A
-// failed self-test of the codec's assembly goes to the mount's log too:
-// the background process has no stderr.
-func serve(srv *fuse.Server, sigs chan os.Signal, v *vault.Vault, mnt string, logger *log.Logger) {
+// filesystem (of syncDir, unless empty) is synced, so a clean stop
+// leaves everything on disk. A failed self-test of the codec's assembly
+// goes to the mount's log too: the background process has no stderr.
+func serve(srv *fuse.Server, sigs chan os.Signal, syncDir, mnt string, logger *log.Logger) {
 	defer signal.Stop(sigs)
 	defer startProfiles(logger)()
 	if err := fernet.SelfTest(); err != nil {
@@ -230,7 +254,10 @@ func serve(srv *fuse.Server, sigs chan os.Signal, v *vault.Vault, mnt string, lo
 		}
 	}()
 	srv.Wait()
-	if d, err := os.Open(v.Dir()); err == nil {
+	if syncDir == "" {
+		return
+	}
+	if d, err := os.Open(syncDir); err == nil {
 		unix.Syncfs(int(d.Fd()))
 		d.Close()
 	}
@@ -253,7 +280,7 @@ func serverGCPercent(getenv func(string) string) (pct int, ok bool) {
 // it reports the mount ready (exit 0) or failed (its error and status).
 // The vault key travels on a pipe, never in argv or the environment, so
 // the child needs no second password prompt or KDF run.
-func startDaemon(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
+func startDaemon(e *env, mf *mountFlags, dir, recoveryKey, mnt string) error {
 	exe, err := os.Executable()
 	if err != nil {
 		return fmt.Errorf("cannot find the fernetfs executable to start the mount process: %w", err)
@@ -291,7 +318,8 @@ func startDaemon(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 	if mf.idle > 0 {
 		args = append(args, "--idle", mf.idle.String())
 	}
-	args = append(args, "--", v.Dir(), mnt)
+	args = append(args, mf.rev.daemonArgs()...)
+	args = append(args, "--", dir, mnt)
 	cmd := exec.Command(exe, args...)
 	cmd.Dir = "/"
 	cmd.Env = append(daemonEnviron(), daemonEnv+"=1")
@@ -304,14 +332,14 @@ func startDaemon(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 		keyW.Close()
 		return fmt.Errorf("starting the mount process: %w", err)
 	}
-	_, werr := io.WriteString(keyW, v.RecoveryKey()+"\n")
+	_, werr := io.WriteString(keyW, recoveryKey+"\n")
 	keyW.Close()
 	line, rerr := bufio.NewReader(readyR).ReadString('\n')
 	line = strings.TrimSpace(line)
 	if line == "ready" {
 		pid := cmd.Process.Pid
 		cmd.Process.Release()
-		fmt.Fprintf(e.stdout, "mounted %s at %s\nunmount with: fernetfs unmount %s\n", v.Dir(), mnt, shellQuote(mnt))
+		fmt.Fprintf(e.stdout, "mounted %s at %s\nunmount with: fernetfs unmount %s\n", dir, mnt, shellQuote(mnt))
 		if logFile != "" {
 			fmt.Fprintf(e.stdout, "messages (such as corrupt data) go to %s\n", logFile)
 		}
@@ -392,6 +420,20 @@ func parseDaemonError(line string) (int, string, bool) {
 // tells the parent, and serves until unmounted. Any failure before the
 // mount is ready goes back to the parent as "error STATUS MESSAGE".
 func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
+	return daemonServe(e, mf, backing, backing, mnt, func(key string, logger *log.Logger) (*fuse.Server, error) {
+		v, err := vault.Unlock(backing, vault.Credential{RecoveryKey: key})
+		if err != nil {
+			return nil, err
+		}
+		return fs.Mount(v, mnt, mf.options(v, logger))
+	})
+}
+
+// daemonServe is the background process for any kind of mount: it reads
+// the key, has mount unlock and mount with it, tells the parent, and
+// serves until unmounted. dir is what is mounted (in log lines), syncDir
+// the directory to sync at the end ("" for none).
+func daemonServe(e *env, mf *mountFlags, dir, syncDir, mnt string, mount func(key string, logger *log.Logger) (*fuse.Server, error)) error {
 	ready := os.NewFile(daemonReadyFd, "ready")
 	keyFile := os.NewFile(daemonKeyFd, "key")
 	report := func(err error) error {
@@ -405,22 +447,20 @@ func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
 	if err != nil {
 		return report(fmt.Errorf("reading the vault key: %w", err))
 	}
-	v, err := vault.Unlock(backing, vault.Credential{RecoveryKey: strings.TrimSpace(string(key))})
-	if err != nil {
-		return report(err)
-	}
-	logger, closer, err := mountLogger(e.stderr, v.Dir(), mf.logFile, true)
+	logger, closer, err := mountLogger(e.stderr, dir, mf.logFile, true)
 	if err != nil {
 		return report(err)
 	}
 	defer closer.Close()
-	srv, sigs, err := mountCatchingSignals(v, mnt, mf.options(v, logger))
+	srv, sigs, err := mountCatchingSignals(func() (*fuse.Server, error) {
+		return mount(strings.TrimSpace(string(key)), logger)
+	})
 	if err != nil {
 		return report(err)
 	}
 	fmt.Fprintln(ready, "ready")
 	ready.Close()
-	serve(srv, sigs, v, mnt, logger)
+	serve(srv, sigs, syncDir, mnt, logger)
 	return nil
 }
 
