@@ -163,6 +163,13 @@ func UnlockReverse(dir string, cred Credential) (*Reverse, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ReverseHeaderName), ErrHeaderTampered)
 	}
+	return newReverse(dir, h, master), nil
+}
+
+// newReverse derives the view's forward header and keys from an
+// unlocked reverse header.
+func newReverse(dir string, h *Header, master [32]byte) *Reverse {
+	keys := DeriveKeys(master)
 	// The view's header is the same header without the reverse flag,
 	// MACed again: a copy of the view is then a forward vault that any
 	// reader opens with the same password, and writes to it draw random
@@ -181,7 +188,7 @@ func UnlockReverse(dir string, cred Credential) (*Reverse, error) {
 		symlinkIV: hkdf32(m, nil, labelRevSymlink),
 		inode:     hkdf32(m, nil, labelRevInode),
 		lay:       newLayout(h.ChunkSize),
-	}, nil
+	}
 }
 
 // Dir is the plaintext folder.
