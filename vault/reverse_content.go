@@ -11,6 +11,8 @@ import (
 	"io"
 	"math"
 	"os"
+	"runtime"
+	"sync"
 
 	"golang.org/x/sys/unix"
 
@@ -77,24 +79,54 @@ func (c *ReverseContent) ReadAt(p []byte, off int64) (int, error) {
 		return c.done(n, len(p))
 	}
 	last, L := lay.lastChunk(c.size)
-	first := (off + int64(n) - int64(fileHeaderLen)) / lay.line
+	// The last line may be longer than a full one (up to 16 newlines).
+	first := min(last, (off+int64(n)-int64(fileHeaderLen))/lay.line)
 	lastNeeded := min(last, (end-1-int64(fileHeaderLen))/lay.line)
-	s := c.newSealer()
-	for i := first; i <= lastNeeded; i++ {
-		plen := lay.chunk
-		if i == last {
-			plen = L
+	// seal does chunks [lo, hi), each into its own part of p.
+	seal := func(lo, hi int64) error {
+		s := c.newSealer()
+		for i := lo; i < hi; i++ {
+			plen := lay.chunk
+			if i == last {
+				plen = L
+			}
+			line, err := s.line(i, plen, i == last)
+			if err != nil {
+				return err
+			}
+			lo := lay.lineOff(i)
+			from := max(off, lo) - lo
+			to := min(end, lo+int64(len(line))) - lo
+			copy(p[max(off, lo)-off:], line[from:to])
 		}
-		line, err := s.line(i, plen, i == last)
-		if err != nil {
-			return n, err
-		}
-		lo := lay.lineOff(i)
-		from := max(off, lo) - lo
-		to := min(end, lo+int64(len(line))) - lo
-		n += copy(p[max(off, lo)-off:], line[from:to])
+		return nil
 	}
-	return c.done(n, len(p))
+	if err := forRuns(first, lastNeeded+1, seal); err != nil {
+		return 0, err
+	}
+	return c.done(int(end-off), len(p))
+}
+
+// reverseMinRun is the fewest chunks worth a goroutine of their own.
+const reverseMinRun = 8
+
+// forRuns calls fn on contiguous runs covering [lo, hi), on up to
+// GOMAXPROCS goroutines at once, and returns the error of the lowest
+// failing run.
+func forRuns(lo, hi int64, fn func(lo, hi int64) error) error {
+	w := min(int64(runtime.GOMAXPROCS(0)), (hi-lo)/reverseMinRun)
+	if w < 2 {
+		return fn(lo, hi)
+	}
+	per := (hi - lo + w - 1) / w
+	errs := make([]error, w)
+	var wg sync.WaitGroup
+	for k := int64(1); k < w; k++ {
+		wg.Go(func() { errs[k] = fn(lo+k*per, min(lo+(k+1)*per, hi)) })
+	}
+	errs[0] = fn(lo, min(lo+per, hi))
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 func (c *ReverseContent) done(n, want int) (int, error) {
