@@ -1,6 +1,9 @@
 package fs
 
-import "testing"
+import (
+	"strings"
+	"testing"
+)
 
 func TestExcludeMatcher(t *testing.T) {
 	type c struct {
@@ -39,4 +42,27 @@ func TestExcludeMatcher(t *testing.T) {
 			t.Errorf("pattern %q: no error", bad)
 		}
 	}
+}
+
+// FuzzExcludeMatcher: any pattern list either fails to compile or
+// matches any path without panicking, and a pattern never matches a
+// path it would not match after a "!" re-include of the same pattern.
+func FuzzExcludeMatcher(f *testing.F) {
+	f.Add("*.o", "a/b.o", false)
+	f.Add("a/**/b/", "a/x/y/b", true)
+	f.Add(`\!x[a-`, "!xa", false)
+	f.Fuzz(func(t *testing.T, pattern, path string, isDir bool) {
+		m, err := compileExcludes([]string{pattern})
+		if err != nil {
+			return
+		}
+		got := m.match(path, isDir)
+		neg, err := compileExcludes([]string{pattern, "!" + strings.TrimPrefix(pattern, "!")})
+		if err != nil {
+			return
+		}
+		if !strings.HasPrefix(pattern, "!") && got && neg.match(path, isDir) {
+			t.Fatalf("%q then its negation still excludes %q", pattern, path)
+		}
+	})
 }

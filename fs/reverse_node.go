@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync"
 	"syscall"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
@@ -45,6 +46,11 @@ type rnode struct {
 	iv   []byte // directories: the derived directory IV
 	// data is the content of a sidecar (its name token).
 	data []byte
+	// long maps the long names of a directory's entries to their
+	// plaintext names, as far as listings and lookups have seen them,
+	// so a lookup of each need not list the directory again.
+	longMu sync.Mutex
+	long   map[string]string
 }
 
 var (
@@ -58,6 +64,10 @@ var (
 	_ gofs.FileReleaser   = (*rfileHandle)(nil)
 	_ gofs.FileReader     = (*rbytesHandle)(nil)
 )
+
+// maxSymlinkToken is the longest backing symlink target (PATH_MAX less
+// the NUL): the view cannot show a link whose encrypted target is longer.
+const maxSymlinkToken = 4095
 
 // rootRel is the plaintext path as os.Root wants it.
 func rootRel(rel string) string {
@@ -181,22 +191,48 @@ func (n *rnode) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (*g
 	return n.lookupPlain(ctx, plain, out)
 }
 
-// findLong finds the plaintext entry whose long name is backing.
+// findLong finds the plaintext entry whose long name is backing: from
+// the names seen before, else by listing the plaintext directory. A name
+// seen before may be gone; the lstat that follows finds that out.
 func (n *rnode) findLong(backing string) (plain, token string, errno syscall.Errno) {
-	names, errno := n.plainNames()
-	if errno != 0 {
-		return "", "", errno
-	}
-	for _, e := range names {
-		if fernet.TokenLen(len(e.Name())) <= 255 {
-			continue // a short name: its token is its backing name
+	n.longMu.Lock()
+	plain, ok := n.long[backing]
+	n.longMu.Unlock()
+	if !ok {
+		names, errno := n.plainNames()
+		if errno != 0 {
+			return "", "", errno
 		}
-		b, tok, err := n.rr.rv.EncryptName(n.iv, e.Name())
-		if err == nil && b == backing {
-			return e.Name(), tok, 0
+		for _, e := range names {
+			if fernet.TokenLen(len(e.Name())) <= 255 {
+				continue // a short name: its token is its backing name
+			}
+			if b, _, err := n.rr.rv.EncryptName(n.iv, e.Name()); err == nil {
+				n.rememberLong(b, e.Name())
+				if b == backing {
+					plain, ok = e.Name(), true
+				}
+			}
+		}
+		if !ok {
+			return "", "", syscall.ENOENT
 		}
 	}
-	return "", "", syscall.ENOENT
+	_, tok, err := n.rr.rv.EncryptName(n.iv, plain)
+	if err != nil {
+		return "", "", syscall.ENOENT
+	}
+	return plain, tok, 0
+}
+
+// rememberLong notes that plain's backing name is the long name backing.
+func (n *rnode) rememberLong(backing, plain string) {
+	n.longMu.Lock()
+	defer n.longMu.Unlock()
+	if n.long == nil {
+		n.long = map[string]string{}
+	}
+	n.long[backing] = plain
 }
 
 // plainNames lists the plaintext directory.
@@ -222,6 +258,10 @@ func (n *rnode) lookupPlain(ctx context.Context, plain string, out *fuse.EntryOu
 	k, ok := n.rr.visible(n.rel, plain, fi.Mode())
 	if !ok {
 		return nil, syscall.ENOENT
+	}
+	if k == kindSymlink && fernet.TokenLen(int(fi.Size())) > maxSymlinkToken {
+		n.rr.logOnce(rel, "reverse view: "+quoteRel(rel)+": symlink target too long to encrypt (ENAMETOOLONG)")
+		return nil, syscall.ENAMETOOLONG
 	}
 	c := &rnode{rr: n.rr, kind: k, rel: rel}
 	if k == kindDir {
@@ -268,6 +308,7 @@ func (n *rnode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		}
 		list = append(list, fuse.DirEntry{Name: backing, Mode: k.mode(), Ino: rr.rv.Inode(byte(k), rel)})
 		if long != "" {
+			n.rememberLong(backing, e.Name())
 			list = append(list, fuse.DirEntry{Name: vault.LongNameSidecar(backing), Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindSidecar), rel)})
 		}
 	}

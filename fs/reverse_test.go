@@ -127,10 +127,15 @@ func copyView(t *testing.T, view string) string {
 
 func TestReverseViewIsAVault(t *testing.T) {
 	plain := newReverseTree(t)
+	before := program(t, "", nil, "", "find", plain, "-printf", "%p %s %T@ %C@ %m %i\n")
 	m := mountReverse(t, plain, reverseExcludes...)
 	cp := copyView(t, m.dir)
 	if !strings.Contains(m.log.String(), "/sock") {
 		t.Errorf("the socket was left out without a log line; log:\n%s", m.log)
+	}
+	m.unmount(t)
+	if after := program(t, "", nil, "", "find", plain, "-printf", "%p %s %T@ %C@ %m %i\n"); after != before {
+		t.Errorf("the plaintext folder changed while its view was mounted and copied:\n%s\nthen:\n%s", before, after)
 	}
 
 	// The copy is a forward vault: every entry, byte for byte.
@@ -318,6 +323,48 @@ func sameTree(t *testing.T, a, b string) {
 	})
 	if err != nil || n != 0 {
 		t.Errorf("%s and %s differ in their number of entries (%v)", a, b, err)
+	}
+}
+
+// TestReverseBadEntries: an entry the view cannot show fails alone, with
+// one log line, and the rest of the directory works.
+func TestReverseBadEntries(t *testing.T) {
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.Mkdir(plain, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(strings.Repeat("x", 3008), filepath.Join(plain, "toolong")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(plain, "ok"), []byte("fine"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := vault.CreateReverse(plain, testPassword, vault.CreateOptions{Iterations: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	m := mountReverse(t, plain)
+	entries, err := os.ReadDir(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bad, good := 0, 0
+	for _, e := range entries {
+		_, err := os.Lstat(filepath.Join(m.dir, e.Name()))
+		switch {
+		case errors.Is(err, syscall.ENAMETOOLONG):
+			bad++
+		case err == nil:
+			good++
+		default:
+			t.Errorf("%s: %v", e.Name(), err)
+		}
+	}
+	// ok, fernetfs.json and fernetfs.diriv work; the symlink does not.
+	if bad != 1 || good != 3 {
+		t.Errorf("%d entries failed with ENAMETOOLONG and %d worked, want 1 and 3", bad, good)
+	}
+	if strings.Count(m.log.String(), "/toolong") != 1 {
+		t.Errorf("want one log line about /toolong; log:\n%s", m.log)
 	}
 }
 
