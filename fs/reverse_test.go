@@ -15,6 +15,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/fernetfs/fernetfs/vault"
 )
@@ -323,6 +324,50 @@ func sameTree(t *testing.T, a, b string) {
 	})
 	if err != nil || n != 0 {
 		t.Errorf("%s and %s differ in their number of entries (%v)", a, b, err)
+	}
+}
+
+// TestReverseMetadataReadsNoContent: ls -lR, find and du of the view
+// read no plaintext file (their access times, set before their
+// modification times so that any read moves them, stay put); reading a
+// view file does read its plaintext.
+func TestReverseMetadataReadsNoContent(t *testing.T) {
+	plain := filepath.Join(t.TempDir(), "plain")
+	old := time.Date(2001, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, name := range []string{"a", "d/b", "d/" + strings.Repeat("l", 150)} {
+		p := filepath.Join(plain, name)
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte("content of "+name), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(p, old, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := vault.CreateReverse(plain, testPassword, vault.CreateOptions{Iterations: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	atime := func(name string) time.Time {
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(plain, name), &st); err != nil {
+			t.Fatal(err)
+		}
+		return time.Unix(st.Atim.Unix())
+	}
+	m := mountReverse(t, plain)
+	program(t, "", nil, "", "ls", "-lRa", m.dir)
+	program(t, "", nil, "", "find", m.dir, "-type", "f", "-size", "+0", "-ls")
+	program(t, "", nil, "", "du", "-a", m.dir)
+	for _, name := range []string{"a", "d/b", "d/" + strings.Repeat("l", 150)} {
+		if !atime(name).Equal(old) {
+			t.Errorf("%s was read by ls -lR, find or du of the view", name)
+		}
+	}
+	program(t, "", nil, "", "sh", "-c", `find "$0" -type f -exec cat {} + >/dev/null`, m.dir)
+	if atime("a").Equal(old) {
+		t.Errorf("reading the view did not read the plaintext (or atimes do not move here)")
 	}
 }
 
