@@ -2,7 +2,6 @@ package vault
 
 import (
 	"crypto/hmac"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
 	"errors"
@@ -62,21 +61,6 @@ func CreateReverse(dir string, password []byte, opts CreateOptions) (string, err
 	if opts.PlaintextNames {
 		return "", errors.New("reverse vaults always encrypt names (--plaintext-names is not supported)")
 	}
-	if opts.Iterations == 0 {
-		opts.Iterations = DefaultIterations
-	}
-	if opts.ChunkSize == 0 {
-		opts.ChunkSize = DefaultChunkSize
-	}
-	if opts.Iterations < 1 || opts.Iterations > MaxIterations {
-		return "", fmt.Errorf("iterations %d: must be from 1 to %d", opts.Iterations, MaxIterations)
-	}
-	if err := checkChunkSize(opts.ChunkSize); err != nil {
-		return "", err
-	}
-	if len(password) == 0 {
-		return "", errors.New("empty password")
-	}
 	fi, err := os.Stat(dir)
 	if err != nil {
 		return "", err
@@ -87,12 +71,10 @@ func CreateReverse(dir string, password []byte, opts CreateOptions) (string, err
 	if IsReverse(dir) {
 		return "", fmt.Errorf("%s already has a reverse vault header (%s)", dir, ReverseHeaderName)
 	}
-	var master [32]byte
-	rand.Read(master[:])
-	keys := DeriveKeys(master)
-	h := &Header{Format: FormatVersion, ChunkSize: opts.ChunkSize,
-		Features: []string{FeatureEncryptedNames, FeatureReverse}}
-	h.wrap(master, password, opts.Iterations, keys)
+	h, master, _, err := newHeader(password, opts, []string{FeatureEncryptedNames, FeatureReverse})
+	if err != nil {
+		return "", err
+	}
 	if err := writeFileAtomic(dir, ReverseHeaderName, h.marshal(), 0o400); err != nil {
 		return "", fmt.Errorf("writing header: %w", err)
 	}
@@ -121,6 +103,11 @@ func ReadReverseHeader(dir string) (*Header, error) {
 		return nil, err
 	}
 	defer f.Close()
+	if fi, err := f.Stat(); err != nil {
+		return nil, err
+	} else if !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%s: %w: not a regular file", path, ErrMalformedHeader)
+	}
 	buf := make([]byte, maxHeaderLen+1)
 	n, err := io.ReadFull(f, buf)
 	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
@@ -148,28 +135,16 @@ func UnlockReverse(dir string, cred Credential) (*Reverse, error) {
 	if err != nil {
 		return nil, err
 	}
-	var master [32]byte
-	if cred.RecoveryKey != "" {
-		if master, err = ParseRecoveryKey(cred.RecoveryKey); err != nil {
-			return nil, err
-		}
-	} else if master, err = h.unwrapPassword(cred.Password); err != nil {
-		return nil, fmt.Errorf("%w for reverse vault %s", err, dir)
+	master, keys, err := h.unlock(cred, "reverse vault "+dir, filepath.Join(dir, ReverseHeaderName))
+	if err != nil {
+		return nil, err
 	}
-	keys := DeriveKeys(master)
-	if !hmacEqual(h.computeMAC(keys), h.MAC) {
-		if cred.RecoveryKey != "" {
-			return nil, fmt.Errorf("%w: recovery key does not match reverse vault %s (or its header was tampered with)", ErrWrongPassword, dir)
-		}
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, ReverseHeaderName), ErrHeaderTampered)
-	}
-	return newReverse(dir, h, master), nil
+	return newReverse(dir, h, master, keys), nil
 }
 
 // newReverse derives the view's forward header and keys from an
 // unlocked reverse header.
-func newReverse(dir string, h *Header, master [32]byte) *Reverse {
-	keys := DeriveKeys(master)
+func newReverse(dir string, h *Header, master [32]byte, keys *Keys) *Reverse {
 	// The view's header is the same header without the reverse flag,
 	// MACed again: a copy of the view is then a forward vault that any
 	// reader opens with the same password, and writes to it draw random

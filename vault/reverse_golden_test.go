@@ -24,7 +24,7 @@ func TestReverseGolden(t *testing.T) {
 	h := &Header{Format: FormatVersion, Features: []string{FeatureEncryptedNames, FeatureReverse}, ChunkSize: 64,
 		KDF: KDF{Name: KDFName, Iterations: 1, Salt: make([]byte, saltLen)}}
 	dir := t.TempDir()
-	r := newReverse(dir, h, master)
+	r := newReverse(dir, h, master, DeriveKeys(master))
 	plain := strings.Repeat("fernetfs reverse golden\n", 5)[:100]
 	if err := os.WriteFile(filepath.Join(dir, "file"), []byte(plain), 0o600); err != nil {
 		t.Fatal(err)

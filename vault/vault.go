@@ -44,22 +44,12 @@ type CreateOptions struct {
 // Create makes a new vault in dir, which must exist and be empty, and
 // returns it unlocked with the recovery key text to show the user once.
 func Create(dir string, password []byte, opts CreateOptions) (*Vault, string, error) {
-	if opts.Iterations == 0 {
-		opts.Iterations = DefaultIterations
+	features := []string{FeatureEncryptedNames}
+	if opts.PlaintextNames {
+		features = []string{FeaturePlaintextNames}
 	}
-	if opts.ChunkSize == 0 {
-		opts.ChunkSize = DefaultChunkSize
-	}
-	if opts.Iterations < 1 || opts.Iterations > MaxIterations {
-		return nil, "", fmt.Errorf("iterations %d: must be from 1 to %d", opts.Iterations, MaxIterations)
-	}
-	if err := checkChunkSize(opts.ChunkSize); err != nil {
-		return nil, "", err
-	}
-	if len(password) == 0 {
-		return nil, "", errors.New("empty password")
-	}
-	if err := checkCreatedBy(opts.CreatedBy); err != nil {
+	h, master, keys, err := newHeader(password, opts, features)
+	if err != nil {
 		return nil, "", err
 	}
 	entries, err := os.ReadDir(dir)
@@ -69,16 +59,6 @@ func Create(dir string, password []byte, opts CreateOptions) (*Vault, string, er
 	if len(entries) > 0 {
 		return nil, "", fmt.Errorf("%s is not empty", dir)
 	}
-	var master [32]byte
-	rand.Read(master[:])
-	keys := DeriveKeys(master)
-	h := &Header{Format: FormatVersion, ChunkSize: opts.ChunkSize, CreatedBy: opts.CreatedBy}
-	if opts.PlaintextNames {
-		h.Features = []string{FeaturePlaintextNames}
-	} else {
-		h.Features = []string{FeatureEncryptedNames}
-	}
-	h.wrap(master, password, opts.Iterations, keys)
 	v := &Vault{dir: dir, header: h, keys: keys}
 	if !opts.PlaintextNames {
 		if err := CreateDirIV(dir); err != nil {
@@ -91,28 +71,69 @@ func Create(dir string, password []byte, opts CreateOptions) (*Vault, string, er
 	return v, FormatRecoveryKey(master), nil
 }
 
+// newHeader checks opts (filling in defaults) and makes the header of a
+// new vault with these features: a fresh master key wrapped under
+// password.
+func newHeader(password []byte, opts CreateOptions, features []string) (*Header, [32]byte, *Keys, error) {
+	var master [32]byte
+	if opts.Iterations == 0 {
+		opts.Iterations = DefaultIterations
+	}
+	if opts.ChunkSize == 0 {
+		opts.ChunkSize = DefaultChunkSize
+	}
+	if opts.Iterations < 1 || opts.Iterations > MaxIterations {
+		return nil, master, nil, fmt.Errorf("iterations %d: must be from 1 to %d", opts.Iterations, MaxIterations)
+	}
+	if err := checkChunkSize(opts.ChunkSize); err != nil {
+		return nil, master, nil, err
+	}
+	if len(password) == 0 {
+		return nil, master, nil, errors.New("empty password")
+	}
+	if err := checkCreatedBy(opts.CreatedBy); err != nil {
+		return nil, master, nil, err
+	}
+	rand.Read(master[:])
+	keys := DeriveKeys(master)
+	h := &Header{Format: FormatVersion, ChunkSize: opts.ChunkSize, Features: features, CreatedBy: opts.CreatedBy}
+	h.wrap(master, password, opts.Iterations, keys)
+	return h, master, keys, nil
+}
+
 // Unlock reads dir's header and unlocks it with cred.
 func Unlock(dir string, cred Credential) (*Vault, error) {
 	h, err := ReadHeader(dir)
 	if err != nil {
 		return nil, err
 	}
+	_, keys, err := h.unlock(cred, "vault "+dir, filepath.Join(dir, HeaderName))
+	if err != nil {
+		return nil, err
+	}
+	return &Vault{dir: dir, header: h, keys: keys}, nil
+}
+
+// unlock recovers the master key of header h with cred and checks the
+// header MAC. what names the vault and path the header file in errors.
+func (h *Header) unlock(cred Credential, what, path string) ([32]byte, *Keys, error) {
 	var master [32]byte
+	var err error
 	if cred.RecoveryKey != "" {
 		if master, err = ParseRecoveryKey(cred.RecoveryKey); err != nil {
-			return nil, err
+			return master, nil, err
 		}
 	} else if master, err = h.unwrapPassword(cred.Password); err != nil {
-		return nil, fmt.Errorf("%w for vault %s", err, dir)
+		return master, nil, fmt.Errorf("%w for %s", err, what)
 	}
 	keys := DeriveKeys(master)
 	if !hmacEqual(h.computeMAC(keys), h.MAC) {
 		if cred.RecoveryKey != "" {
-			return nil, fmt.Errorf("%w: recovery key does not match vault %s (or its header was tampered with)", ErrWrongPassword, dir)
+			return master, nil, fmt.Errorf("%w: recovery key does not match %s (or its header was tampered with)", ErrWrongPassword, what)
 		}
-		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, HeaderName), ErrHeaderTampered)
+		return master, nil, fmt.Errorf("%s: %w", path, ErrHeaderTampered)
 	}
-	return &Vault{dir: dir, header: h, keys: keys}, nil
+	return master, keys, nil
 }
 
 // ChangePassword rewraps the master key under a new password and salt,
