@@ -134,3 +134,10 @@ func matchParts(pp, cc []string) bool {
 	ok, _ := path.Match(pp[0], cc[0])
 	return ok && matchParts(pp[1:], cc[1:])
 }
+
+// CheckExcludes reports the first exclude pattern that does not parse, so
+// the CLI can refuse it before asking for a password.
+func CheckExcludes(patterns []string) error {
+	_, err := compileExcludes(patterns)
+	return err
+}

@@ -55,6 +55,9 @@ func (r *reverseFlags) load(mf *mountFlags) error {
 		}
 		r.excludeFrom = ""
 	}
+	if err := fs.CheckExcludes(r.exclude); err != nil {
+		return usageErrorf("mount: %v", err)
+	}
 	return nil
 }
 
