@@ -2,6 +2,7 @@ package fs
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"io/fs"
@@ -16,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	gofs "github.com/hanwen/go-fuse/v2/fs"
 
 	"github.com/fernetfs/fernetfs/vault"
 )
@@ -410,6 +413,94 @@ func TestReverseBadEntries(t *testing.T) {
 	}
 	if strings.Count(m.log.String(), "/toolong") != 1 {
 		t.Errorf("want one log line about /toolong; log:\n%s", m.log)
+	}
+}
+
+// denyNode is a loopback node that refuses to open the file "secret"
+// and to list the directory "private" with EACCES, as the kernel would
+// refuse a non-root daemon (a test running as root cannot make a local
+// file unreadable to itself).
+type denyNode struct {
+	gofs.LoopbackNode
+	name string
+}
+
+func (n *denyNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if n.name == "secret" {
+		return nil, 0, syscall.EACCES
+	}
+	return n.LoopbackNode.Open(ctx, flags)
+}
+
+func (n *denyNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
+	if n.name == "private" {
+		return nil, 0, syscall.EACCES
+	}
+	return n.LoopbackNode.OpendirHandle(ctx, flags)
+}
+
+// TestReverseUnreadableEntries: a file or directory the daemon may not
+// read fails with EACCES alone; the rest of the view works.
+func TestReverseUnreadableEntries(t *testing.T) {
+	requireFuse(t)
+	src := filepath.Join(t.TempDir(), "src")
+	for name, data := range map[string]string{"ok.txt": "readable", "secret": "unreadable", "private/inner.txt": "listed never"} {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(src, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(src, name), []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var st syscall.Stat_t
+	if err := syscall.Stat(src, &st); err != nil {
+		t.Fatal(err)
+	}
+	lr := &gofs.LoopbackRoot{Path: src, Dev: uint64(st.Dev)}
+	lr.NewNode = func(r *gofs.LoopbackRoot, _ *gofs.Inode, name string, _ *syscall.Stat_t) gofs.InodeEmbedder {
+		return &denyNode{LoopbackNode: gofs.LoopbackNode{RootData: r}, name: name}
+	}
+	lr.RootNode = lr.NewNode(lr, nil, "", &st)
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.Mkdir(plain, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := gofs.Mount(plain, lr.RootNode, &gofs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { srv.Unmount() })
+	if _, err := vault.CreateReverse(plain, testPassword, vault.CreateOptions{Iterations: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	m := mountReverse(t, plain)
+	rv, err := vault.UnlockReverse(plain, vault.Credential{Password: testPassword})
+	if err != nil {
+		t.Fatal(err)
+	}
+	view := func(name string) string {
+		b, _, err := rv.EncryptName(rv.DirIV(""), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return filepath.Join(m.dir, b)
+	}
+	if _, err := os.ReadFile(view("secret")); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("reading the view of an unreadable file: %v, want EACCES", err)
+	}
+	if _, err := os.ReadDir(view("private")); !errors.Is(err, syscall.EACCES) {
+		t.Errorf("listing the view of an unlistable directory: %v, want EACCES", err)
+	}
+	for _, name := range []string{"secret", "private"} {
+		if _, err := os.Lstat(view(name)); err != nil {
+			t.Errorf("stat of %s's view: %v", name, err)
+		}
+	}
+	if _, err := os.ReadFile(view("ok.txt")); err != nil {
+		t.Errorf("the readable file next to them: %v", err)
+	}
+	if entries, err := os.ReadDir(m.dir); err != nil || len(entries) != 5 {
+		t.Errorf("listing the root: %d entries, %v; want 5", len(entries), err)
 	}
 }
 
