@@ -31,6 +31,7 @@ type ReverseOptions struct {
 type reverseRoot struct {
 	rv    *vault.Reverse
 	plain *os.Root
+	dirs  *reverseDirs
 	log   *log.Logger
 	excl  *excludeMatcher
 	// logged remembers the entries already reported as left out, so
@@ -55,7 +56,7 @@ func MountReverse(rv *vault.Reverse, mountpoint string, opts ReverseOptions) (*f
 	if logger == nil {
 		logger = log.New(os.Stderr, "fernetfs: ", 0)
 	}
-	rr := &reverseRoot{rv: rv, plain: plain, log: logger, excl: excl, logged: map[string]bool{}}
+	rr := &reverseRoot{rv: rv, plain: plain, dirs: newReverseDirs(plain), log: logger, excl: excl, logged: map[string]bool{}}
 	rn := &rnode{rr: rr, kind: kindDir, iv: rv.DirIV("")}
 	sec := attrTimeout
 	fsName := opts.FsName
@@ -99,14 +100,16 @@ func MountReverse(rv *vault.Reverse, mountpoint string, opts ReverseOptions) (*f
 		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
 	go server.Serve()
+	// The plaintext folder stays open until the server ends.
+	go func() {
+		server.Wait()
+		rr.dirs.closeAll()
+		plain.Close()
+	}()
 	if err := server.WaitMount(); err != nil {
 		server.Unmount()
 		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
-	go func() {
-		server.Wait()
-		plain.Close()
-	}()
 	setReadAhead(mountpoint, bdiReadAhead)
 	return server, nil
 }

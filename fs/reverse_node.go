@@ -13,6 +13,7 @@ import (
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
+	"golang.org/x/sys/unix"
 
 	"github.com/fernetfs/fernetfs/vault"
 	"github.com/fernetfs/fernetfs/vault/fernet"
@@ -69,14 +70,6 @@ var (
 // the NUL): the view cannot show a link whose encrypted target is longer.
 const maxSymlinkToken = 4095
 
-// rootRel is the plaintext path as os.Root wants it.
-func rootRel(rel string) string {
-	if rel == "" {
-		return "."
-	}
-	return rel
-}
-
 func joinRel(dir, name string) string {
 	if dir == "" {
 		return name
@@ -84,17 +77,17 @@ func joinRel(dir, name string) string {
 	return dir + "/" + name
 }
 
-// kindOf maps a plaintext file type to the view's kind; ok is false for
-// sockets and device nodes, which the view leaves out.
-func kindOf(mode fs.FileMode) (rkind, bool) {
-	switch mode.Type() {
-	case 0:
+// kindOf maps a plaintext file type (S_IFMT bits) to the view's kind; ok
+// is false for sockets and device nodes, which the view leaves out.
+func kindOf(ifmt uint32) (rkind, bool) {
+	switch ifmt & syscall.S_IFMT {
+	case syscall.S_IFREG:
 		return kindFile, true
-	case fs.ModeDir:
+	case syscall.S_IFDIR:
 		return kindDir, true
-	case fs.ModeSymlink:
+	case syscall.S_IFLNK:
 		return kindSymlink, true
-	case fs.ModeNamedPipe:
+	case syscall.S_IFIFO:
 		return kindFifo, true
 	}
 	return 0, false
@@ -132,14 +125,14 @@ func quoteRel(rel string) string { return "/" + rel }
 
 // visible reports whether the plaintext entry name in directory dir
 // appears in the view, logging once why a socket or device does not.
-func (rr *reverseRoot) visible(dir, name string, mode fs.FileMode) (rkind, bool) {
+func (rr *reverseRoot) visible(dir, name string, ifmt uint32) (rkind, bool) {
 	rel := joinRel(dir, name)
 	if dir == "" && strings.HasPrefix(name, vault.ReverseHeaderName) {
 		return 0, false // the reverse header and its temporary files
 	}
-	k, ok := kindOf(mode)
+	k, ok := kindOf(ifmt)
 	if !ok {
-		rr.logOnce(rel, "reverse view: leaving out "+quoteRel(rel)+": a "+typeName(mode)+" has no place in a vault")
+		rr.logOnce(rel, "reverse view: leaving out "+quoteRel(rel)+": a "+typeName(ifmt)+" has no place in a vault")
 		return 0, false
 	}
 	if rr.excl.match(rel, k == kindDir) {
@@ -148,17 +141,20 @@ func (rr *reverseRoot) visible(dir, name string, mode fs.FileMode) (rkind, bool)
 	return k, true
 }
 
-func typeName(mode fs.FileMode) string {
-	switch {
-	case mode&fs.ModeSocket != 0:
+func typeName(ifmt uint32) string {
+	switch ifmt & syscall.S_IFMT {
+	case syscall.S_IFSOCK:
 		return "socket"
-	case mode&fs.ModeCharDevice != 0:
+	case syscall.S_IFCHR:
 		return "character device"
-	case mode&fs.ModeDevice != 0:
+	case syscall.S_IFBLK:
 		return "block device"
 	}
 	return "special file"
 }
+
+// ifmtOf is the S_IFMT bits of an lstat result.
+func ifmtOf(fi fs.FileInfo) uint32 { return fi.Sys().(*syscall.Stat_t).Mode & syscall.S_IFMT }
 
 // Lookup finds a view name: the directory's diriv, the root's header,
 // a long name or its sidecar (found by listing the plaintext directory,
@@ -204,13 +200,13 @@ func (n *rnode) findLong(backing string) (plain, token string, errno syscall.Err
 			return "", "", errno
 		}
 		for _, e := range names {
-			if fernet.TokenLen(len(e.Name())) <= 255 {
+			if fernet.TokenLen(len(e.Name)) <= 255 {
 				continue // a short name: its token is its backing name
 			}
-			if b, _, err := n.rr.rv.EncryptName(n.iv, e.Name()); err == nil {
-				n.rememberLong(b, e.Name())
+			if b, _, err := n.rr.rv.EncryptName(n.iv, e.Name); err == nil {
+				n.rememberLong(b, e.Name)
 				if b == backing {
-					plain, ok = e.Name(), true
+					plain, ok = e.Name, true
 				}
 			}
 		}
@@ -235,27 +231,46 @@ func (n *rnode) rememberLong(backing, plain string) {
 	n.long[backing] = plain
 }
 
-// plainNames lists the plaintext directory.
-func (n *rnode) plainNames() ([]fs.DirEntry, syscall.Errno) {
-	d, err := n.rr.plain.Open(rootRel(n.rel))
+// plainNames lists the plaintext directory, with every entry's type.
+func (n *rnode) plainNames() ([]vault.Dirent, syscall.Errno) {
+	var entries []vault.Dirent
+	op := "open directory"
+	err := n.rr.dirs.at(n.rel, func(r *os.Root) error {
+		d, err := r.Open(".")
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		op = "read directory"
+		fd := int(d.Fd())
+		if entries, err = vault.ReadDirents(fd); err != nil {
+			return err
+		}
+		for i := range entries {
+			if entries[i].Type != 0 {
+				continue
+			}
+			// The filesystem does not give types in listings.
+			var st unix.Stat_t
+			if err := unix.Fstatat(fd, entries[i].Name, &st, unix.AT_SYMLINK_NOFOLLOW); err == nil {
+				entries[i].Type = st.Mode & unix.S_IFMT
+			}
+		}
+		return nil
+	})
 	if err != nil {
-		return nil, n.rr.errno(n.rel, "open directory", err)
-	}
-	defer d.Close()
-	entries, err := d.ReadDir(-1)
-	if err != nil {
-		return nil, n.rr.errno(n.rel, "read directory", err)
+		return nil, n.rr.errno(n.rel, op, err)
 	}
 	return entries, 0
 }
 
 func (n *rnode) lookupPlain(ctx context.Context, plain string, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
 	rel := joinRel(n.rel, plain)
-	fi, err := n.rr.plain.Lstat(rel)
+	fi, err := n.rr.dirs.lstat(rel)
 	if err != nil {
 		return nil, n.rr.errno(rel, "lstat", err)
 	}
-	k, ok := n.rr.visible(n.rel, plain, fi.Mode())
+	k, ok := n.rr.visible(n.rel, plain, ifmtOf(fi))
 	if !ok {
 		return nil, syscall.ENOENT
 	}
@@ -267,11 +282,23 @@ func (n *rnode) lookupPlain(ctx context.Context, plain string, out *fuse.EntryOu
 	if k == kindDir {
 		c.iv = n.rr.rv.DirIV(rel)
 	}
-	return n.newChild(ctx, c, out)
+	return n.newChildStat(ctx, c, fi, out)
 }
 
 func (n *rnode) newChild(ctx context.Context, c *rnode, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
-	if errno := c.getattr(nil, &out.Attr); errno != 0 {
+	return n.newChildStat(ctx, c, nil, out)
+}
+
+// newChildStat makes c a child of n, with its attributes from fi if
+// the caller has them, else from a fresh lstat.
+func (n *rnode) newChildStat(ctx context.Context, c *rnode, fi fs.FileInfo, out *fuse.EntryOut) (*gofs.Inode, syscall.Errno) {
+	var errno syscall.Errno
+	if fi != nil {
+		errno = c.fillAttr(nil, fi, &out.Attr)
+	} else {
+		errno = c.getattr(nil, &out.Attr)
+	}
+	if errno != 0 {
 		return nil, errno
 	}
 	ino := n.NewInode(ctx, c, gofs.StableAttr{Mode: c.kind.mode(), Ino: out.Attr.Ino})
@@ -296,19 +323,19 @@ func (n *rnode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		list = append(list, fuse.DirEntry{Name: vault.HeaderName, Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindHeader), "")})
 	}
 	for _, e := range entries {
-		k, ok := rr.visible(n.rel, e.Name(), e.Type())
+		k, ok := rr.visible(n.rel, e.Name, e.Type)
 		if !ok {
 			continue
 		}
-		rel := joinRel(n.rel, e.Name())
-		backing, long, err := rr.rv.EncryptName(n.iv, e.Name())
+		rel := joinRel(n.rel, e.Name)
+		backing, long, err := rr.rv.EncryptName(n.iv, e.Name)
 		if err != nil {
 			rr.logOnce(rel, "reverse view: leaving out "+quoteRel(rel)+": "+err.Error())
 			continue
 		}
 		list = append(list, fuse.DirEntry{Name: backing, Mode: k.mode(), Ino: rr.rv.Inode(byte(k), rel)})
 		if long != "" {
-			n.rememberLong(backing, e.Name())
+			n.rememberLong(backing, e.Name)
 			list = append(list, fuse.DirEntry{Name: vault.LongNameSidecar(backing), Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindSidecar), rel)})
 		}
 	}
@@ -331,14 +358,20 @@ func (n *rnode) getattr(f gofs.FileHandle, a *fuse.Attr) syscall.Errno {
 	case kindSidecar:
 		statRel = path.Dir("/" + n.rel)[1:]
 	}
-	fi, err := rr.plain.Lstat(rootRel(statRel))
+	fi, err := rr.dirs.lstat(statRel)
 	if err != nil {
 		return rr.errno(statRel, "lstat", err)
 	}
+	return n.fillAttr(f, fi, a)
+}
+
+// fillAttr is getattr given the lstat of the entry that n stands for.
+func (n *rnode) fillAttr(f gofs.FileHandle, fi fs.FileInfo, a *fuse.Attr) syscall.Errno {
+	rr := n.rr
 	st := fi.Sys().(*syscall.Stat_t)
 	switch n.kind {
 	case kindFile, kindDir, kindSymlink, kindFifo:
-		if k, ok := kindOf(fi.Mode()); !ok || k != n.kind {
+		if k, ok := kindOf(ifmtOf(fi)); !ok || k != n.kind {
 			return syscall.ENOENT // replaced by another type since the lookup
 		}
 	}
@@ -389,7 +422,7 @@ func (n *rnode) Readlink(ctx context.Context) ([]byte, syscall.Errno) {
 	if n.kind != kindSymlink {
 		return nil, syscall.EINVAL
 	}
-	target, err := n.rr.plain.Readlink(n.rel)
+	target, err := n.rr.dirs.readlink(n.rel)
 	if err != nil {
 		return nil, n.rr.errno(n.rel, "readlink", err)
 	}
@@ -414,7 +447,7 @@ func (n *rnode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32
 	default:
 		return nil, 0, syscall.EINVAL
 	}
-	f, err := n.rr.plain.OpenFile(n.rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
+	f, err := n.rr.dirs.open(n.rel, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK)
 	if err != nil {
 		return nil, 0, n.rr.errno(n.rel, "open", err)
 	}
