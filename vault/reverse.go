@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 
 	"github.com/fernetfs/fernetfs/vault/fernet"
@@ -50,6 +51,8 @@ type Reverse struct {
 	// HMAC keys of the derivations.
 	dirIV, fileID, chunkIV, symlinkIV, inode []byte
 	lay                                      layout
+	// sealers pools the per-read state of ReverseContent.ReadAt.
+	sealers sync.Pool
 }
 
 // CreateReverse writes a new reverse vault header into the existing

@@ -33,6 +33,7 @@ var ErrShrunk = errors.New("file shrank while being read")
 type ReverseContent struct {
 	r    *Reverse
 	f    *os.File
+	fd   int
 	name string
 	size int64
 	id   []byte
@@ -46,7 +47,7 @@ var _ io.ReaderAt = (*ReverseContent)(nil)
 // rel. f is read with positional reads only; the caller closes it.
 func (r *Reverse) OpenContent(f *os.File, rel string, size int64) *ReverseContent {
 	id := r.FileID(rel)
-	c := &ReverseContent{r: r, f: f, name: rel, size: size, id: id, key: r.fwd.keys.ContentKey(id)}
+	c := &ReverseContent{r: r, f: f, fd: int(f.Fd()), name: rel, size: size, id: id, key: r.fwd.keys.ContentKey(id)}
 	copy(c.head[:], fileMagic)
 	hex.Encode(c.head[len(fileMagic):], id)
 	c.head[fileHeaderLen-1] = '\n'
@@ -85,6 +86,7 @@ func (c *ReverseContent) ReadAt(p []byte, off int64) (int, error) {
 	// seal does chunks [lo, hi), each into its own part of p.
 	seal := func(lo, hi int64) error {
 		s := c.newSealer()
+		defer c.r.putSealer(s)
 		for i := lo; i < hi; i++ {
 			plen := lay.chunk
 			if i == last {
@@ -138,6 +140,8 @@ func (c *ReverseContent) done(n, want int) (int, error) {
 
 // sealer is the per-call state of ReadAt: buffers, the codec and the IV
 // MAC, and what is known of the plaintext file's holes.
+// Sealers are pooled per Reverse (with their buffers and IV MAC state),
+// as every read of every file needs one or more.
 type sealer struct {
 	c     *ReverseContent
 	codec *fernet.Codec
@@ -150,15 +154,25 @@ type sealer struct {
 }
 
 func (c *ReverseContent) newSealer() *sealer {
-	lay := c.r.lay
-	return &sealer{
-		c:     c,
-		codec: c.key.NewCodec(),
-		mac:   hmac.New(sha256.New, c.r.chunkIV),
-		plain: make([]byte, lay.chunk),
-		out:   make([]byte, 0, lay.line+aesBlock),
-		holes: holeMap{fd: int(c.f.Fd())},
+	s, ok := c.r.sealers.Get().(*sealer)
+	if !ok {
+		lay := c.r.lay
+		s = &sealer{
+			mac:   hmac.New(sha256.New, c.r.chunkIV),
+			plain: make([]byte, lay.chunk),
+			out:   make([]byte, 0, lay.line+aesBlock),
+		}
 	}
+	s.c = c
+	s.codec = c.key.NewCodec()
+	s.holes = holeMap{fd: c.fd}
+	return s
+}
+
+// putSealer gives s back to the pool, without its file.
+func (r *Reverse) putSealer(s *sealer) {
+	s.c = nil
+	r.sealers.Put(s)
 }
 
 // line returns chunk i's full line in the view: a hole if the chunk is
