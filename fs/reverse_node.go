@@ -318,6 +318,7 @@ func (n *rnode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 		return nil, errno
 	}
 	list := make([]fuse.DirEntry, 0, len(entries)+2)
+	long := map[string]string{} // this listing's long names, for Lookup
 	list = append(list, fuse.DirEntry{Name: vault.DirIVName, Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindDirIV), n.rel)})
 	if n.rel == "" {
 		list = append(list, fuse.DirEntry{Name: vault.HeaderName, Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindHeader), "")})
@@ -328,17 +329,20 @@ func (n *rnode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
 			continue
 		}
 		rel := joinRel(n.rel, e.Name)
-		backing, long, err := rr.rv.EncryptName(n.iv, e.Name)
+		backing, longTok, err := rr.rv.EncryptName(n.iv, e.Name)
 		if err != nil {
 			rr.logOnce(rel, "reverse view: leaving out "+quoteRel(rel)+": "+err.Error())
 			continue
 		}
 		list = append(list, fuse.DirEntry{Name: backing, Mode: k.mode(), Ino: rr.rv.Inode(byte(k), rel)})
-		if long != "" {
-			n.rememberLong(backing, e.Name)
+		if longTok != "" {
+			long[backing] = e.Name
 			list = append(list, fuse.DirEntry{Name: vault.LongNameSidecar(backing), Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindSidecar), rel)})
 		}
 	}
+	n.longMu.Lock()
+	n.long = long
+	n.longMu.Unlock()
 	return gofs.NewListDirStream(list), 0
 }
 
@@ -390,7 +394,7 @@ func (n *rnode) fillAttr(f gofs.FileHandle, fi fs.FileInfo, a *fuse.Attr) syscal
 		// Sparse plaintext gives a sparse-looking view, so cp and
 		// rsync --sparse keep the copy's holes.
 		if size > 0 {
-			a.Blocks = min(uint64(st.Blocks)*a.Size/uint64(size)+1, (a.Size+511)/512)
+			a.Blocks = min(uint64(float64(st.Blocks)*float64(a.Size)/float64(size))+1, (a.Size+511)/512)
 		}
 	case kindSymlink:
 		a.Size = uint64(fernet.TokenLen(int(st.Size)))
