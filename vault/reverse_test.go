@@ -234,3 +234,74 @@ func TestReverseHeaders(t *testing.T) {
 		t.Fatal("the view's header is not the forward twin of the reverse header")
 	}
 }
+
+// TestReverseChangingWhileRead: a file rewritten in place, and now and
+// then cut short and grown back, while its view is read gives either
+// ErrShrunk or a view whose every chunk is a valid token (of whatever
+// that chunk's read returned), never a short or invalid one.
+func TestReverseChangingWhileRead(t *testing.T) {
+	dir, r := newTestReverse(t)
+	path := filepath.Join(dir, "f")
+	const size = 64*64 + 7
+	if err := os.WriteFile(path, make([]byte, size), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(path, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 100)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			for i := range buf {
+				buf[i] = byte(rand.IntN(256))
+			}
+			w.WriteAt(buf, int64(rand.IntN(size-len(buf))))
+			if rand.IntN(20) == 0 {
+				w.Truncate(size / 2)
+				w.Truncate(size)
+			}
+		}
+	}()
+	shrunk := 0
+	for range 40 {
+		view, err := reverseViewOnce(t, r, dir, "f", size)
+		if errors.Is(err, ErrShrunk) {
+			shrunk++
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		openView(t, r, view) // fails the test on any invalid chunk
+	}
+	t.Logf("%d of 40 reads found the file cut short", shrunk)
+	close(stop)
+	<-done
+}
+
+// reverseViewOnce reads the whole view of dir/name, of the given size,
+// in one ReadAt.
+func reverseViewOnce(t *testing.T, r *Reverse, dir, name string, size int64) ([]byte, error) {
+	t.Helper()
+	f, err := os.Open(filepath.Join(dir, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	c := r.OpenContent(f, name, size)
+	view := make([]byte, c.Size())
+	if _, err := c.ReadAt(view, 0); err != nil && err != io.EOF {
+		return nil, err
+	}
+	return view, nil
+}
