@@ -201,6 +201,9 @@ func parseHeaderJSON(data []byte) (*Header, error) {
 func ReadHeader(dir string) (*Header, error) {
 	data, err := os.ReadFile(filepath.Join(dir, HeaderName))
 	if errors.Is(err, fs.ErrNotExist) {
+		if IsReverse(dir) {
+			return nil, fmt.Errorf("%w: %s has no %s (it is the plain folder of a reverse vault: use --reverse)", ErrNotVault, dir, HeaderName)
+		}
 		return nil, fmt.Errorf("%w: %s has no %s", ErrNotVault, dir, HeaderName)
 	}
 	if err != nil {
