@@ -57,7 +57,12 @@ func runInit(e *env, c *command, args []string) error {
 	}
 	backing := pos[0]
 	if *reverse {
-		return runInitReverse(e, &cred, vault.CreateOptions{Iterations: *iterations, ChunkSize: *chunkSize, PlaintextNames: *plainNames}, backing)
+		return runInitReverse(e, &cred, vault.CreateOptions{
+			Iterations:     *iterations,
+			ChunkSize:      *chunkSize,
+			PlaintextNames: *plainNames,
+			CreatedBy:      buildVersion(),
+		}, backing)
 	}
 
 	// Check the directory before asking for a password that would be
@@ -96,10 +101,7 @@ func runInit(e *env, c *command, args []string) error {
 		}
 		return err
 	}
-	if *iterations < weakIterations {
-		fmt.Fprintf(e.stderr, "fernetfs: warning: --iterations %d is weak against password guessing (default %d)\n",
-			*iterations, vault.DefaultIterations)
-	}
+	warnWeakIterations(e, *iterations)
 	abs, err := filepath.Abs(v.Dir())
 	if err != nil {
 		abs = v.Dir()
@@ -128,4 +130,13 @@ func shellQuote(s string) string {
 		}
 	}
 	return s
+}
+
+// warnWeakIterations warns when a new header's PBKDF2 count is cheap
+// for a password guesser.
+func warnWeakIterations(e *env, iterations int) {
+	if iterations < weakIterations {
+		fmt.Fprintf(e.stderr, "fernetfs: warning: --iterations %d is weak against password guessing (default %d)\n",
+			iterations, vault.DefaultIterations)
+	}
 }

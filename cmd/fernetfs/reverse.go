@@ -141,6 +141,7 @@ func runInitReverse(e *env, cred *credFlags, opts vault.CreateOptions, plain str
 	if err != nil {
 		return err
 	}
+	warnWeakIterations(e, opts.Iterations)
 	abs, err := filepath.Abs(plain)
 	if err != nil {
 		abs = plain
