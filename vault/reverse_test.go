@@ -233,6 +233,18 @@ func TestReverseHeaders(t *testing.T) {
 	if v.Header().HasFeature(FeatureReverse) || v.RecoveryKey() != r.RecoveryKey() {
 		t.Fatal("the view's header is not the forward twin of the reverse header")
 	}
+	// created_by goes from the reverse header into the view's.
+	dir2 := t.TempDir()
+	if _, err := CreateReverse(dir2, []byte("pw"), CreateOptions{Iterations: 1000, CreatedBy: "fernetfs test"}); err != nil {
+		t.Fatal(err)
+	}
+	r2, err := UnlockReverse(dir2, Credential{Password: []byte("pw")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err := ParseHeader(r2.ForwardHeader()); err != nil || h.CreatedBy != "fernetfs test" {
+		t.Fatalf("view's header: %+v, %v", h, err)
+	}
 }
 
 // TestReverseChangingWhileRead: a file rewritten in place, and now and
