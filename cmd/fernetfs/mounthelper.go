@@ -26,6 +26,8 @@ var mountHelperOptions = map[string]helperOption{
 	"password_command":  {"--password-command", true},
 	"recovery_key_file": {"--recovery-key-file", true},
 	"log":               {"--log", true},
+	"reverse":           {"--reverse", false},
+	"exclude_from":      {"--exclude-from", true},
 }
 
 // helperOption is one fernetfs option of the -o list.
@@ -153,6 +155,7 @@ const describeMountHelper = `
 From /etc/fstab (type fuse.fernetfs), mount(8) runs
 "fernetfs BACKING MOUNTPOINT -o OPTIONS". Options: ro, allow_other, noexec,
 idle=DUR, passfile=FILE, passcmd=CMD (or password_command=CMD),
-recovery_key_file=FILE, log=FILE, debug; generic ones (rw, defaults, nofail,
+recovery_key_file=FILE, log=FILE, debug, reverse (BACKING is then a plain
+folder, see --reverse), exclude_from=FILE; generic ones (rw, defaults, nofail,
 _netdev, auto, noauto, user, x-systemd.*, ...) are accepted and ignored.
 Mounts are always nosuid and nodev. An unknown option fails with status 2.`
