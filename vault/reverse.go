@@ -191,7 +191,7 @@ func derive(key []byte, msg ...[]byte) []byte {
 	return m.Sum(nil)[:16]
 }
 
-// CheckRelPath panics on a path that is not in the form the derivations
+// checkRelPath panics on a path that is not in the form the derivations
 // are defined on: "" for the root, else names joined by "/" without a
 // leading or trailing slash. A malformed path would silently give a
 // different, still valid, vault.
@@ -213,11 +213,11 @@ func (r *Reverse) FileID(rel string) []byte {
 	return derive(r.fileID, []byte(rel))
 }
 
-// Inode is a stable inode number for the view entry that the plaintext
-// entry rel stands for (kind tells apart the entry itself, 0, and
-// the files the view adds for it: its diriv, its long-name sidecar). It
-// is keyed, because backup tools store inode numbers in the backup. It
-// is never 0 or 1 (the FUSE root).
+// Inode is a stable inode number for a view entry: kind tells apart the
+// entries that stand for the same plaintext path rel (the entry itself,
+// by its type, and the files the view adds for it: a directory's diriv,
+// an entry's long-name sidecar). It is keyed, because backup tools store
+// inode numbers in the backup. It is never 0 or 1 (the FUSE root).
 func (r *Reverse) Inode(kind byte, rel string) uint64 {
 	ino := binary.BigEndian.Uint64(derive(r.inode, []byte{kind}, []byte(rel)))
 	if ino <= 1 {

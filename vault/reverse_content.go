@@ -28,8 +28,9 @@ var ErrShrunk = errors.New("file shrank while being read")
 // ReverseContent is the encrypted backing file that a plaintext file
 // becomes in a reverse view, computed chunk by chunk on demand. Its layout
 // is fixed by the plaintext size given to OpenContent; a change of the
-// file afterwards gives, per chunk, a valid token of the old or the new
-// bytes. It is safe for concurrent use.
+// file afterwards gives, per chunk, a valid token of what one read of
+// that chunk returned, and ErrShrunk once the file is too short. It is
+// safe for concurrent use.
 type ReverseContent struct {
 	r    *Reverse
 	f    *os.File
@@ -96,10 +97,10 @@ func (c *ReverseContent) ReadAt(p []byte, off int64) (int, error) {
 			if err != nil {
 				return err
 			}
-			lo := lay.lineOff(i)
-			from := max(off, lo) - lo
-			to := min(end, lo+int64(len(line))) - lo
-			copy(p[max(off, lo)-off:], line[from:to])
+			at := lay.lineOff(i)
+			from := max(off, at) - at
+			to := min(end, at+int64(len(line))) - at
+			copy(p[max(off, at)-off:], line[from:to])
 		}
 		return nil
 	}
@@ -128,7 +129,12 @@ func forRuns(lo, hi int64, fn func(lo, hi int64) error) error {
 	}
 	errs[0] = fn(lo, min(lo+per, hi))
 	wg.Wait()
-	return errors.Join(errs...)
+	for _, err := range errs {
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func (c *ReverseContent) done(n, want int) (int, error) {
@@ -139,9 +145,8 @@ func (c *ReverseContent) done(n, want int) (int, error) {
 }
 
 // sealer is the per-call state of ReadAt: buffers, the codec and the IV
-// MAC, and what is known of the plaintext file's holes.
-// Sealers are pooled per Reverse (with their buffers and IV MAC state),
-// as every read of every file needs one or more.
+// MAC, and what is known of the plaintext file's holes. Sealers are
+// pooled per Reverse, as every read of every file needs one or more.
 type sealer struct {
 	c     *ReverseContent
 	codec *fernet.Codec
