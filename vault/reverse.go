@@ -24,6 +24,10 @@ import (
 // fernetfs.json instead (see Reverse.ForwardHeader).
 const ReverseHeaderName = ".fernetfs.reverse.json"
 
+// ReverseHeaderBackupName keeps the previous reverse header after a
+// password change, as fernetfs.json.bak does in a vault.
+const ReverseHeaderBackupName = ReverseHeaderName + ".bak"
+
 // maxHeaderLen bounds the read of a header file: a valid one is well
 // under 1 KiB, a hostile one must not make us read gigabytes.
 const maxHeaderLen = 64 << 10
@@ -43,7 +47,8 @@ const (
 // layout of a forward vault. The view is read-only; a copy of it is an
 // ordinary vault (its header carries no reverse flag).
 type Reverse struct {
-	dir string
+	dir    string
+	header *Header // the reverse header
 	// fwd is the forward vault the view is a copy of (no backing
 	// directory: only its header and keys are used).
 	fwd       *Vault
@@ -148,18 +153,9 @@ func UnlockReverse(dir string, cred Credential) (*Reverse, error) {
 // newReverse derives the view's forward header and keys from an
 // unlocked reverse header.
 func newReverse(dir string, h *Header, master [32]byte, keys *Keys) *Reverse {
-	// The view's header is the same header without the reverse flag,
-	// MACed again: a copy of the view is then a forward vault that any
-	// reader opens with the same password, and writes to it draw random
-	// IVs as usual.
-	fh := *h
-	fh.Features = slices.DeleteFunc(slices.Clone(h.Features), func(f string) bool { return f == FeatureReverse })
-	fh.MAC = fh.computeMAC(keys)
 	m := master[:]
-	return &Reverse{
+	r := &Reverse{
 		dir:       dir,
-		fwd:       &Vault{header: &fh, keys: keys},
-		fwdHeader: fh.marshal(),
 		dirIV:     hkdf32(m, nil, labelRevDirIV),
 		fileID:    hkdf32(m, nil, labelRevFileID),
 		chunkIV:   hkdf32(m, nil, labelRevChunkIV),
@@ -167,6 +163,34 @@ func newReverse(dir string, h *Header, master [32]byte, keys *Keys) *Reverse {
 		inode:     hkdf32(m, nil, labelRevInode),
 		lay:       newLayout(h.ChunkSize),
 	}
+	r.setHeader(h, keys)
+	return r
+}
+
+// setHeader makes h the reverse header, and the view's header the same
+// header without the reverse flag, MACed again: a copy of the view is
+// then a forward vault that any reader opens with the same password, and
+// writes to it draw random IVs as usual.
+func (r *Reverse) setHeader(h *Header, keys *Keys) {
+	fh := *h
+	fh.Features = slices.DeleteFunc(slices.Clone(h.Features), func(f string) bool { return f == FeatureReverse })
+	fh.MAC = fh.computeMAC(keys)
+	r.header = h
+	r.fwd = &Vault{header: &fh, keys: keys}
+	r.fwdHeader = fh.marshal()
+}
+
+// ChangePassword rewraps the master key under a new password, keeping
+// the previous reverse header as ReverseHeaderBackupName (both hidden
+// from the view). The view's fernetfs.json follows at the next mount;
+// nothing else in the view changes.
+func (r *Reverse) ChangePassword(newPassword []byte, iterations int) error {
+	h, err := rewrapHeader(r.dir, ReverseHeaderName, ReverseHeaderBackupName, r.header, r.fwd.keys, newPassword, iterations)
+	if err != nil {
+		return err
+	}
+	r.setHeader(h, r.fwd.keys)
+	return nil
 }
 
 // Dir is the plaintext folder.

@@ -317,3 +317,31 @@ func reverseViewOnce(t *testing.T, r *Reverse, dir, name string, size int64) ([]
 	}
 	return view, nil
 }
+
+func TestReverseChangePassword(t *testing.T) {
+	dir, r := newTestReverse(t)
+	before := r.ForwardHeader()
+	if err := r.ChangePassword([]byte("new"), 0); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := UnlockReverse(dir, Credential{Password: []byte("pw")}); !errors.Is(err, ErrWrongPassword) {
+		t.Fatalf("old password after the change: %v", err)
+	}
+	r2, err := UnlockReverse(dir, Credential{Password: []byte("new")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r2.RecoveryKey() != r.RecoveryKey() || bytes.Equal(r2.ForwardHeader(), before) || !bytes.Equal(r2.ForwardHeader(), r.ForwardHeader()) {
+		t.Fatal("the view's header did not follow the new password, or the master key changed")
+	}
+	if !bytes.Equal(r2.DirIV("a"), r.DirIV("a")) || !bytes.Equal(r2.FileID("a"), r.FileID("a")) {
+		t.Fatal("derived values changed with the password")
+	}
+	bak, err := os.ReadFile(filepath.Join(dir, ReverseHeaderBackupName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := parseHeaderJSON(bak); err != nil {
+		t.Fatalf("header backup: %v", err)
+	}
+}

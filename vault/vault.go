@@ -140,27 +140,37 @@ func (h *Header) unlock(cred Credential, what, path string) ([32]byte, *Keys, er
 // keeping the previous header as fernetfs.json.bak. Both files are
 // replaced atomically; content is untouched.
 func (v *Vault) ChangePassword(newPassword []byte, iterations int) error {
-	if len(newPassword) == 0 {
-		return errors.New("empty password")
-	}
-	if iterations == 0 {
-		iterations = v.header.KDF.Iterations
-	}
-	old, err := os.ReadFile(filepath.Join(v.dir, HeaderName))
+	h, err := rewrapHeader(v.dir, HeaderName, HeaderBackupName, v.header, v.keys, newPassword, iterations)
 	if err != nil {
 		return err
 	}
-	h := *v.header
-	h.Features = slices.Clone(v.header.Features)
-	h.wrap(v.keys.master, newPassword, iterations, v.keys)
-	if err := writeFileAtomic(v.dir, HeaderBackupName, old, 0o400); err != nil {
-		return fmt.Errorf("writing header backup: %w", err)
-	}
-	if err := writeFileAtomic(v.dir, HeaderName, h.marshal(), 0o400); err != nil {
-		return fmt.Errorf("writing header: %w", err)
-	}
-	v.header = &h
+	v.header = h
 	return nil
+}
+
+// rewrapHeader is ChangePassword for the header h kept in dir/name, with
+// its previous version kept as dir/backup. It returns the new header.
+func rewrapHeader(dir, name, backup string, h *Header, keys *Keys, newPassword []byte, iterations int) (*Header, error) {
+	if len(newPassword) == 0 {
+		return nil, errors.New("empty password")
+	}
+	if iterations == 0 {
+		iterations = h.KDF.Iterations
+	}
+	old, err := os.ReadFile(filepath.Join(dir, name))
+	if err != nil {
+		return nil, err
+	}
+	nh := *h
+	nh.Features = slices.Clone(h.Features)
+	nh.wrap(keys.master, newPassword, iterations, keys)
+	if err := writeFileAtomic(dir, backup, old, 0o400); err != nil {
+		return nil, fmt.Errorf("writing header backup: %w", err)
+	}
+	if err := writeFileAtomic(dir, name, nh.marshal(), 0o400); err != nil {
+		return nil, fmt.Errorf("writing header: %w", err)
+	}
+	return &nh, nil
 }
 
 // Dir is the backing directory.

@@ -10,7 +10,7 @@ import (
 func passwdCommand() *command {
 	return &command{
 		name:     "passwd",
-		synopsis: "[--new-password-file FILE] [--iterations N] BACKING",
+		synopsis: "[--new-password-file FILE] [--iterations N] [--reverse] BACKING",
 		summary:  "change a vault's password",
 		help: `
 Unlock the vault with its password (or --recovery-key-file) and wrap the
@@ -18,7 +18,12 @@ master key under a new password, read from --new-password-file or asked
 twice on the terminal. File contents are untouched and the recovery key
 stays valid. The previous header is kept as fernetfs.json.bak: it still
 opens with the old password, so delete it once the new one works if the
-old password was compromised.`,
+old password was compromised.
+
+With --reverse, BACKING is the plain folder of a reverse vault: its
+.fernetfs.reverse.json is rewrapped (the previous one kept as
+.fernetfs.reverse.json.bak), and the view's fernetfs.json follows at the
+next mount.`,
 		run: runPasswd,
 	}
 }
@@ -29,6 +34,7 @@ func runPasswd(e *env, c *command, args []string) error {
 	cred.register(f, true)
 	newFile := f.String("new-password-file", "", "read the new password from `FILE` (one trailing newline removed)")
 	iterations := f.Int("iterations", 0, "`N` PBKDF2-SHA256 iterations for the new password (default: keep the current count)")
+	reverse := f.Bool("reverse", false, "BACKING is the plain folder of a reverse vault (init --reverse)")
 	pos, err := f.parseN(e, args, "BACKING")
 	if err != nil {
 		return err
@@ -48,9 +54,27 @@ func runPasswd(e *env, c *command, args []string) error {
 		}
 		tty.Close()
 	}
-	v, err := unlock(e, &cred, backing)
-	if err != nil {
-		return err
+	var change func(pw []byte, iterations int) error
+	dir, headerBackup := backing, ""
+	if *reverse {
+		if _, err := vault.ReadReverseHeader(backing); err != nil {
+			return err
+		}
+		c, err := cred.credential(e, backing)
+		if err != nil {
+			return err
+		}
+		rv, err := vault.UnlockReverse(backing, c)
+		if err != nil {
+			return err
+		}
+		change, headerBackup = rv.ChangePassword, vault.ReverseHeaderBackupName
+	} else {
+		v, err := unlock(e, &cred, backing)
+		if err != nil {
+			return err
+		}
+		change, dir, headerBackup = v.ChangePassword, v.Dir(), vault.HeaderBackupName
 	}
 	var pw []byte
 	if *newFile != "" {
@@ -63,10 +87,10 @@ func runPasswd(e *env, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := v.ChangePassword(pw, *iterations); err != nil {
+	if err := change(pw, *iterations); err != nil {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "Password changed for %s.\nThe previous header is kept as %s; it still opens with the old password.\n",
-		v.Dir(), filepath.Join(v.Dir(), vault.HeaderBackupName))
+		dir, filepath.Join(dir, headerBackup))
 	return nil
 }
