@@ -16,7 +16,6 @@ import (
 	"golang.org/x/sys/unix"
 
 	"github.com/fernetfs/fernetfs/vault"
-	"github.com/fernetfs/fernetfs/vault/fernet"
 )
 
 // rkind is what a node of the reverse view is: a plaintext entry shown
@@ -65,10 +64,6 @@ var (
 	_ gofs.FileReleaser   = (*rfileHandle)(nil)
 	_ gofs.FileReader     = (*rbytesHandle)(nil)
 )
-
-// maxSymlinkToken is the longest backing symlink target (PATH_MAX less
-// the NUL): the view cannot show a link whose encrypted target is longer.
-const maxSymlinkToken = 4095
 
 func joinRel(dir, name string) string {
 	if dir == "" {
@@ -200,7 +195,7 @@ func (n *rnode) findLong(backing string) (plain, token string, errno syscall.Err
 			return "", "", errno
 		}
 		for _, e := range names {
-			if fernet.TokenLen(len(e.Name)) <= 255 {
+			if !vault.HasLongName(e.Name) {
 				continue // a short name: its token is its backing name
 			}
 			if b, _, err := n.rr.rv.EncryptName(n.iv, e.Name); err == nil {
@@ -274,7 +269,7 @@ func (n *rnode) lookupPlain(ctx context.Context, plain string, out *fuse.EntryOu
 	if !ok {
 		return nil, syscall.ENOENT
 	}
-	if k == kindSymlink && fernet.TokenLen(int(fi.Size())) > maxSymlinkToken {
+	if _, fits := vault.ReverseSymlinkLen(int(fi.Size())); k == kindSymlink && !fits {
 		n.rr.logOnce(rel, "reverse view: "+quoteRel(rel)+": symlink target too long to encrypt (ENAMETOOLONG)")
 		return nil, syscall.ENAMETOOLONG
 	}
@@ -397,7 +392,8 @@ func (n *rnode) fillAttr(f gofs.FileHandle, fi fs.FileInfo, a *fuse.Attr) syscal
 			a.Blocks = min(uint64(float64(st.Blocks)*float64(a.Size)/float64(size))+1, (a.Size+511)/512)
 		}
 	case kindSymlink:
-		a.Size = uint64(fernet.TokenLen(int(st.Size)))
+		n, _ := vault.ReverseSymlinkLen(int(st.Size))
+		a.Size = uint64(n)
 		a.Blocks = 0
 	case kindFifo, kindDir:
 	default:

@@ -443,19 +443,24 @@ func TestReverseBadEntries(t *testing.T) {
 // refuse a non-root daemon (a test running as root cannot make a local
 // file unreadable to itself).
 type denyNode struct {
-	gofs.LoopbackNode
-	name string
+	*gofs.LoopbackNode
+}
+
+var _ gofs.NodeWrapChilder = (*denyNode)(nil)
+
+func (n *denyNode) WrapChild(ctx context.Context, ops gofs.InodeEmbedder) gofs.InodeEmbedder {
+	return &denyNode{ops.(*gofs.LoopbackNode)}
 }
 
 func (n *denyNode) Open(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if n.name == "secret" {
+	if n.Path(nil) == "secret" {
 		return nil, 0, syscall.EACCES
 	}
 	return n.LoopbackNode.Open(ctx, flags)
 }
 
 func (n *denyNode) OpendirHandle(ctx context.Context, flags uint32) (gofs.FileHandle, uint32, syscall.Errno) {
-	if n.name == "private" {
+	if n.Path(nil) == "private" {
 		return nil, 0, syscall.EACCES
 	}
 	return n.LoopbackNode.OpendirHandle(ctx, flags)
@@ -474,20 +479,17 @@ func TestReverseUnreadableEntries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	var st syscall.Stat_t
-	if err := syscall.Stat(src, &st); err != nil {
+	lr, err := gofs.NewLoopbackRoot(src)
+	if err != nil {
 		t.Fatal(err)
 	}
-	lr := &gofs.LoopbackRoot{Path: src, Dev: uint64(st.Dev)}
-	lr.NewNode = func(r *gofs.LoopbackRoot, _ *gofs.Inode, name string, _ *syscall.Stat_t) gofs.InodeEmbedder {
-		return &denyNode{LoopbackNode: gofs.LoopbackNode{RootData: r}, name: name}
-	}
-	lr.RootNode = lr.NewNode(lr, nil, "", &st)
+	root := &denyNode{lr.(*gofs.LoopbackNode)}
+	root.RootData.RootNode = root
 	plain := filepath.Join(t.TempDir(), "plain")
 	if err := os.Mkdir(plain, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	srv, err := gofs.Mount(plain, lr.RootNode, &gofs.Options{})
+	srv, err := gofs.Mount(plain, root, &gofs.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -277,3 +277,15 @@ func (r *Reverse) EncryptSymlink(rel, target string) (string, error) {
 	iv := derive(r.symlinkIV, []byte(rel), []byte{0}, []byte(target))
 	return string(r.fwd.keys.SymlinkKey().NewCodec().Seal(nil, []byte(target), 0, iv)), nil
 }
+
+// ReverseSymlinkLen is the length of the view's symlink target for a
+// plaintext target of n bytes, which is all stat needs; ok is false when
+// the view cannot show the link (a long link, see EncryptSymlink).
+func ReverseSymlinkLen(n int) (size int, ok bool) {
+	size = fernet.TokenLen(n)
+	return size, size <= maxBackingTarget
+}
+
+// HasLongName reports whether the plaintext name plain is stored as a
+// long name (a hash with a sidecar) in encrypted-name vaults.
+func HasLongName(plain string) bool { return fernet.TokenLen(len(plain)) > maxBackingNameLen }

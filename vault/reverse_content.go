@@ -153,6 +153,7 @@ type sealer struct {
 	mac   hash.Hash
 	plain []byte
 	out   []byte
+	raw   []byte // the codec's scratch room, lent for each use
 	sum   [sha256.Size]byte
 	ts    [8]byte
 	holes holeMap
@@ -166,17 +167,19 @@ func (c *ReverseContent) newSealer() *sealer {
 			mac:   hmac.New(sha256.New, c.r.chunkIV),
 			plain: make([]byte, lay.chunk),
 			out:   make([]byte, 0, lay.line+aesBlock),
+			raw:   make([]byte, lay.tok/4*3),
 		}
 	}
 	s.c = c
 	s.codec = c.key.NewCodec()
+	s.codec.UseBuffer(s.raw)
 	s.holes = holeMap{fd: c.fd}
 	return s
 }
 
 // putSealer gives s back to the pool, without its file.
 func (r *Reverse) putSealer(s *sealer) {
-	s.c = nil
+	s.c, s.codec = nil, nil
 	r.sealers.Put(s)
 }
 

@@ -15,14 +15,14 @@ type Dirent struct {
 
 // ReadDirents lists the open directory fd from its current offset (use
 // a fresh descriptor), without "." and "..". The reverse view lists
-// plaintext directories with it: one getdents per 32 KiB of entries and
-// no stat per entry, which os.File.ReadDir does for a directory opened
-// in an os.Root.
+// plaintext directories with it: one system call per 32 KiB of entries
+// and no stat per entry, which os.File.ReadDir does for a directory
+// opened in an os.Root.
 func ReadDirents(fd int) ([]Dirent, error) {
 	var out []Dirent
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := unix.Getdents(fd, buf)
+		n, err := readDirents(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}
