@@ -3,7 +3,7 @@
 
 Usage: FERNETFS_PASSWORD=... python3 recover.py BACKING OUTDIR
 """
-import base64, json, os, sys
+import base64, json, os, re, sys
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -22,9 +22,26 @@ chunk = hdr["chunk_size"]
 line_len = len(base64.urlsafe_b64encode(bytes(73 + chunk))) + 1  # a full chunk's line
 
 
+# A sync tool's conflict copy: a suffix at the end of a name or before its extension.
+LABEL = r"(?:\.(sync-conflict-\d{8}-\d{6}-[A-Z0-9]{7}|conflict\d{1,9})|"
+LABEL += r" \(((?:[^()/]{1,100}'s )?conflicted copy \d{4}-\d{2}-\d{2}(?: \d{6})?)\))"
+CONFLICT = [re.compile(r"(.+)" + LABEL + r"()"), re.compile(r"(.+)" + LABEL + r"(\.[^.]*)")]
+
+
+def split_conflict(name):
+    for regex in CONFLICT:
+        m = regex.fullmatch(name)
+        if m:
+            return m[1] + m[4], m[2] or m[3]
+    return None, None
+
+
 def plain_name(parent, name):
     if "plaintext-names" in hdr["features"]:
         return name
+    base, label = split_conflict(name)
+    if base:  # shown as "NAME (conflict LABEL)"
+        return "%s (conflict %s)" % (plain_name(parent, base), label)
     if name.startswith("fernetfs.longname."):  # long names keep their token beside them
         name = open(os.path.join(parent, name + ".name")).read()
     return os.fsdecode(names.decrypt(name.encode()))
@@ -53,10 +70,13 @@ def decrypt_content(data, out):
 def restore(src, dst):
     os.makedirs(dst, exist_ok=True)
     for name in sorted(os.listdir(src)):
-        if name.startswith((".fernetfs.", "fernetfs.")) and (
-            not name.startswith("fernetfs.longname.") or name.endswith(".name")
+        base = name
+        while split_conflict(base)[0]:
+            base = split_conflict(base)[0]
+        if base.startswith((".fernetfs.", "fernetfs.")) and (
+            not base.startswith("fernetfs.longname.") or base.endswith(".name")
         ):
-            continue  # the header, directory IVs, long-name sidecars
+            continue  # the header, directory IVs, long-name sidecars, copies of them
         s, d = os.path.join(src, name), os.path.join(dst, plain_name(src, name))
         if os.path.islink(s):
             token = os.readlink(s)

@@ -23,6 +23,9 @@ type Dir struct {
 	fd   int
 	iv   []byte
 	path string // backing path, for error messages only
+	// alt holds the IVs of sync tools' conflict copies of the directory
+	// IV (see dir_conflict.go).
+	alt altIVs
 }
 
 // DirEntry is one plaintext entry of a directory listing. Ino and Type
@@ -92,11 +95,18 @@ func (d *Dir) pathErr(op, name string, err error) error {
 	return &os.PathError{Op: op, Path: strconv.Quote(filepath.Join(d.path, name)), Err: err}
 }
 
-// BackingName translates a plaintext name in this directory without
-// touching the disk: enough for lookup, stat, open, unlink.
+// BackingName translates the plaintext name of an entry in this
+// directory: enough for lookup, stat, open, unlink. Usually it touches no
+// disk; a name shown for a sync tool's conflict copy, or one sealed
+// under a conflict copy of the directory IV, is found by a stat of its
+// few possible backing names (see resolveExisting). A name that exists
+// nowhere gives the backing name a new entry would get.
 func (d *Dir) BackingName(plain string) (string, error) {
 	b, _, err := d.v.EncryptName(d.iv, plain)
-	return b, err
+	if err != nil || d.v.PlaintextNames() {
+		return b, err
+	}
+	return d.resolveExisting(plain, b), nil
 }
 
 // PrepareName translates a name about to be created (or renamed/linked
@@ -146,11 +156,21 @@ func (d *Dir) prepare(plain string) (backing string, created bool, err error) {
 // ForgetName removes the sidecar of a long name once its entry is gone
 // (unlinked, or renamed away). Call it only after the entry no longer
 // exists under backing; for other names it does nothing.
+//
+// A sync tool's conflict copy of a long name needs the same sidecar as
+// the original, so the sidecar stays while either still exists.
 func (d *Dir) ForgetName(backing string) error {
-	if d.v.PlaintextNames() || !isLongName(backing) {
+	if d.v.PlaintextNames() {
 		return nil
 	}
-	sc := LongNameSidecar(backing)
+	base := conflictBase(backing)
+	if !isLongName(base) {
+		return nil
+	}
+	if d.sidecarInUse(base, backing) {
+		return nil
+	}
+	sc := LongNameSidecar(base)
 	if err := unix.Unlinkat(d.fd, sc, 0); err != nil && err != unix.ENOENT {
 		return d.pathErr("unlinkat", sc, err)
 	}
@@ -252,12 +272,7 @@ func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 	readSidecar := func(name string) ([]byte, error) {
 		return readSmallFileAt(d.fd, name, maxSidecarLen)
 	}
-	var out []DirEntry
-	var sidecars []DirEntry
-	var longNames map[string]bool // with orphans: the long names seen
-	if orphans {
-		longNames = map[string]bool{}
-	}
+	var raw []DirEntry
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := readDirents(fd, buf)
@@ -268,19 +283,7 @@ func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 			return nil, d.pathErr("getdents", ".", err)
 		}
 		if n <= 0 {
-			for _, e := range sidecars {
-				base := strings.TrimSuffix(e.Backing, longNameSuffix)
-				if longNames[base] {
-					continue
-				}
-				what := "its entry is missing"
-				if name, err := nc.decryptName(d.iv, base, readSidecar); err == nil {
-					what = fmt.Sprintf("its entry, %q, is missing", name)
-				}
-				e.Err = fmt.Errorf("%q: %w: %w %q (%s)", d.path, ErrCorrupt, ErrOrphanSidecar, e.Backing, what)
-				out = append(out, e)
-			}
-			return out, nil
+			break
 		}
 		for b := buf[:n]; len(b) > 0; {
 			ino, typ, name, rest, ok := parseDirent(b)
@@ -291,28 +294,56 @@ func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 			if name == "." || name == ".." {
 				continue
 			}
-			e := DirEntry{Backing: name, Ino: ino, Type: typ}
-			switch {
-			case nc != nil && isLongName(name):
-				if orphans {
-					longNames[name] = true
-				}
-				e.Name, e.Err = nc.decryptName(d.iv, name, readSidecar)
-			case IsReservedName(name):
-				if orphans && nc != nil && isLongName(strings.TrimSuffix(name, longNameSuffix)) &&
-					strings.HasSuffix(name, longNameSuffix) {
-					sidecars = append(sidecars, e)
-				}
-				continue
-			case nc != nil:
-				e.Name, e.Err = nc.decryptName(d.iv, name, nil)
-			default:
-				e.Name = name
-			}
-			if e.Err != nil {
-				e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
-			}
-			out = append(out, e)
+			raw = append(raw, DirEntry{Backing: name, Ino: ino, Type: typ})
 		}
 	}
+	if nc == nil {
+		out := raw[:0]
+		for _, e := range raw {
+			if !IsReservedName(e.Backing) {
+				e.Name = e.Backing
+				out = append(out, e)
+			}
+		}
+		return out, nil
+	}
+	alts := d.noteAltIVs(raw)
+	var out, sidecars []DirEntry
+	altOf := make([]int, 0, len(raw))
+	longNames := map[string]bool{} // the long names seen, or copies of them
+	for _, e := range raw {
+		if base := conflictBase(e.Backing); isLongName(base) {
+			longNames[base] = true
+		}
+		if skipMetadata(e.Backing) {
+			if orphans && strings.HasSuffix(e.Backing, longNameSuffix) &&
+				isLongName(strings.TrimSuffix(e.Backing, longNameSuffix)) {
+				sidecars = append(sidecars, e)
+			}
+			continue
+		}
+		var alt int
+		e.Name, alt, e.Err = d.decryptEntry(nc, alts, e.Backing, readSidecar, 0)
+		if e.Err != nil {
+			e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
+		}
+		out = append(out, e)
+		altOf = append(altOf, alt)
+	}
+	relabelAltDuplicates(out, altOf, alts)
+	// A sidecar is in use while its long name or a conflict copy of it
+	// exists.
+	for _, e := range sidecars {
+		base := strings.TrimSuffix(e.Backing, longNameSuffix)
+		if longNames[base] {
+			continue
+		}
+		what := "its entry is missing"
+		if name, err := nc.decryptName(d.iv, base, readSidecar); err == nil {
+			what = fmt.Sprintf("its entry, %q, is missing", name)
+		}
+		e.Err = fmt.Errorf("%q: %w: %w %q (%s)", d.path, ErrCorrupt, ErrOrphanSidecar, e.Backing, what)
+		out = append(out, e)
+	}
+	return out, nil
 }
