@@ -19,6 +19,10 @@ import (
 type handle struct {
 	n  *node
 	of *openFile
+	// appends is set for O_APPEND on shared storage, where the
+	// kernel's idea of the end of file may be stale: writes go to the
+	// backing file's end as it is under the lock.
+	appends bool
 }
 
 var (
@@ -37,9 +41,23 @@ var (
 // buffered here.
 const openFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
 
-func (r *root) newHandle(n *node, of *openFile) *handle {
+// sharedOpenFlags replace openFlags on shared storage: another machine
+// may change the file while it is open here, so the kernel keeps no
+// page cache of it (every read comes to the vault, which re-checks the
+// backing file under its locks).
+const sharedOpenFlags = fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH
+
+// openFlags is what opens return on this mount.
+func (r *root) openFlags() uint32 {
+	if r.v.SharedStorage() {
+		return sharedOpenFlags
+	}
+	return openFlags
+}
+
+func (r *root) newHandle(n *node, of *openFile, flags uint32) *handle {
 	r.handles.Add(1)
-	return &handle{n: n, of: of}
+	return &handle{n: n, of: of, appends: r.v.SharedStorage() && flags&syscall.O_APPEND != 0}
 }
 
 // Read decrypts the chunks covering [off, off+len(dest)).
@@ -59,6 +77,12 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (written uin
 	defer h.n.r.guard("write", &errno)
 	if h.n.r.readOnly {
 		return 0, syscall.EROFS
+	}
+	if h.appends {
+		if _, err := h.of.c.Append(data); err != nil {
+			return 0, h.n.r.errno(h.n, "write", err)
+		}
+		return uint32(len(data)), 0
 	}
 	n, err := h.of.c.WriteAt(data, off)
 	if err != nil {
@@ -172,7 +196,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuse
 	} else if acc != syscall.O_WRONLY {
 		of.c.WillRead()
 	}
-	return n.r.newHandle(n, of), openFlags, 0
+	return n.r.newHandle(n, of, flags), n.r.openFlags(), 0
 }
 
 // checkOpen refuses to open a damaged file whose backing size fits no

@@ -90,6 +90,11 @@ const attrTimeout = time.Second
 func (rn *node) mountOptions() *gofs.Options {
 	r := rn.r
 	sec := attrTimeout
+	if r.v.SharedStorage() {
+		// Other machines change BACKING: the kernel must ask again
+		// every time, as gocryptfs -sharedstorage does.
+		sec = 0
+	}
 	fsName := r.opts.FsName
 	if fsName == "" {
 		fsName = r.v.Dir()

@@ -2,6 +2,7 @@ package fs
 
 import (
 	"context"
+	"os"
 	"sync"
 	"syscall"
 
@@ -188,7 +189,7 @@ func (r *root) fillAttr(parent *node, out *fuse.Attr, st *unix.Statx_t, d *vault
 	size := int64(st.Size)
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG:
-		size = r.plainSize(parent, k, size, name)
+		size = r.plainSize(parent, k, size, name, d, backing)
 	case unix.S_IFLNK:
 		if d != nil {
 			size = r.symlinkSize(d, backing)
@@ -216,7 +217,11 @@ func (r *root) fillAttr(parent *node, out *fuse.Attr, st *unix.Statx_t, d *vault
 // progress passes through backing sizes that are not valid file sizes.
 // A damaged file whose size fits no layout shows the size of its whole
 // chunks (see vault.PrefixSize); opening it fails (see checkOpen).
-func (r *root) plainSize(parent *node, k fileKey, backingSize int64, name string) int64 {
+//
+// On shared storage a backing size that fits no file may be another
+// machine's write caught halfway; it is read again under the vault's
+// shared lock (d and backing locate the file; d may be nil).
+func (r *root) plainSize(parent *node, k fileKey, backingSize int64, name string, d *vault.Dir, backing string) int64 {
 	if of := r.lookupOpen(k); of != nil {
 		size, err := of.c.Size()
 		r.releaseContent(of)
@@ -225,6 +230,10 @@ func (r *root) plainSize(parent *node, k fileKey, backingSize int64, name string
 		}
 	} else if size, err := vault.PlainSize(backingSize, r.chunk); err == nil {
 		return size
+	} else if r.v.SharedStorage() && d != nil {
+		if size, err := r.lockedSize(d, backing); err == nil {
+			return size
+		}
 	}
 	where := r.path(parent)
 	if name != "" {
@@ -261,4 +270,16 @@ func readlinkAt(dirfd int, name string) (string, error) {
 		}
 		buf = make([]byte, 2*len(buf))
 	}
+}
+
+// lockedSize is the plaintext size of a backing file read under the
+// shared-storage lock.
+func (r *root) lockedSize(d *vault.Dir, backing string) (int64, error) {
+	fd, err := openAt(d.Fd(), backing, unix.O_RDONLY|unix.O_NONBLOCK, 0)
+	if err != nil {
+		return 0, err
+	}
+	f := os.NewFile(uintptr(fd), backing)
+	defer f.Close()
+	return r.v.LockedSize(f)
 }

@@ -11,6 +11,7 @@ import (
 	"sync/atomic"
 
 	"github.com/fernetfs/fernetfs/vault/fernet"
+	"golang.org/x/sys/unix"
 )
 
 // Backing is the backing file of one plaintext file. *os.File satisfies
@@ -61,6 +62,8 @@ type Content struct {
 	bm backingMap
 	// bufs are the vault's shared I/O buffers.
 	bufs *bufPools
+	// sh locks the backing file against other mounts (content_lock.go).
+	sh sharedState
 
 	// Test hooks for golden files; nil in normal use. newID fills a new
 	// file's ID, iv the IV of a chunk about to be sealed.
@@ -75,6 +78,7 @@ func (v *Vault) OpenContent(b Backing, name string) *Content {
 	c.name.Store(&name)
 	c.bsize.Store(-1)
 	c.fd.init(b)
+	c.initShared(v, b)
 	return c
 }
 
@@ -88,6 +92,11 @@ func (c *Content) Name() string { return *c.name.Load() }
 // Size is the plaintext size. It only stats the backing file, so getattr
 // and directory listings never read content.
 func (c *Content) Size() (int64, error) {
+	unlock, err := c.lockShared(unix.F_RDLCK, 0, 0, 0)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	_, p, err := c.sizeLocked()

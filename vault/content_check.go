@@ -15,6 +15,12 @@ func (c *Content) Check(report func(chunk int64, err error)) error {
 	if report == nil {
 		report = func(int64, error) {}
 	}
+	unlock, err := c.lockScan()
+	if err != nil {
+		report(-1, err)
+		return err
+	}
+	defer unlock()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	s, size, err := c.sizeLocked()

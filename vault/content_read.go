@@ -18,6 +18,11 @@ func (c *Content) ReadAt(p []byte, off int64) (int, error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%s: read at negative offset %d: %w", c.Name(), off, syscall.EINVAL)
 	}
+	unlock, err := c.lockRead(off, len(p))
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	s, size, err := c.sizeLocked()

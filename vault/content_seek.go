@@ -26,6 +26,11 @@ func (c *Content) SeekHole(off int64) (int64, error) {
 }
 
 func (c *Content) seek(off int64, data bool) (int64, error) {
+	unlock, err := c.lockScan()
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	c.mu.RLock()
 	defer c.mu.RUnlock()
 	_, size, err := c.sizeLocked()

@@ -25,6 +25,11 @@ func (c *Content) WriteAt(p []byte, off int64) (int, error) {
 	if end > c.lay.maxPlain || end < off {
 		return 0, fmt.Errorf("%s: write to %d: %w", c.Name(), end, syscall.EFBIG)
 	}
+	unlock, err := c.lockWrite(off, end)
+	if err != nil {
+		return 0, err
+	}
+	defer unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s, size, err := c.sizeLocked()
@@ -48,6 +53,11 @@ func (c *Content) Truncate(size int64) error {
 	if size > c.lay.maxPlain {
 		return fmt.Errorf("%s: truncate to %d: %w", c.Name(), size, syscall.EFBIG)
 	}
+	unlock, err := c.lockResize()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if size == 0 {
@@ -81,6 +91,11 @@ func (c *Content) Allocate(off, length int64) error {
 	if end > c.lay.maxPlain || end < off {
 		return fmt.Errorf("%s: allocate to %d: %w", c.Name(), end, syscall.EFBIG)
 	}
+	unlock, err := c.lockResize()
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s, size, err := c.sizeLocked()

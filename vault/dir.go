@@ -64,6 +64,9 @@ func (v *Vault) newDir(fd int, path string) (*Dir, error) {
 	if !v.PlaintextNames() {
 		iv, err := readDirIVAt(fd, path)
 		if err != nil {
+			iv, err = v.awaitDirIV(fd, path, err)
+		}
+		if err != nil {
 			unix.Close(fd)
 			return nil, err
 		}

@@ -23,6 +23,8 @@ type Vault struct {
 	// nameCodecs and xattrCodecs pool name-token state (see
 	// nameCodecPool).
 	nameCodecs, xattrCodecs sync.Pool
+	// shared is set by SetSharedStorage (see content_lock.go).
+	shared bool
 }
 
 // Credential unlocks a vault: a password, or instead a recovery key.

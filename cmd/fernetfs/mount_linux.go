@@ -27,7 +27,7 @@ import (
 func mountCommand() *command {
 	return &command{
 		name:     "mount",
-		synopsis: "[--foreground] [--read-only] [--allow-other] [--noexec] [--idle DUR] [--log FILE] [--debug] BACKING MOUNTPOINT\n       fernetfs mount --reverse [--exclude PATTERN]... [--exclude-from FILE] PLAINDIR VIEW",
+		synopsis: "[--foreground] [--read-only] [--allow-other] [--noexec] [--shared-storage] [--idle DUR] [--log FILE] [--debug] BACKING MOUNTPOINT\n       fernetfs mount --reverse [--exclude PATTERN]... [--exclude-from FILE] PLAINDIR VIEW",
 		summary:  "show a vault's plaintext at MOUNTPOINT (FUSE)",
 		help: `
 Unlock the vault in BACKING and mount its plaintext view at MOUNTPOINT, an
@@ -42,6 +42,11 @@ vault, the same bytes on every mount: back up or copy VIEW, and the copy
 is an ordinary vault that mounts with the same password. --exclude
 (repeatable) and --exclude-from take gitignore-style patterns relative to
 PLAINDIR.
+
+With --shared-storage, other fernetfs mounts (other machines on NFS,
+GlusterFS or CephFS) may use BACKING at the same time: content changes
+take byte-range locks on the backing files and nothing another machine
+can change is cached (see README, "Shared storage").
 
 Problems found while serving (a corrupt chunk, which fails with EIO) are
 logged, each line naming the vault and the plaintext path: to --log FILE
@@ -72,6 +77,7 @@ type mountFlags struct {
 	readOnly   bool
 	allowOther bool
 	noexec     bool
+	shared     bool
 	debug      bool
 	idle       time.Duration
 	logFile    string
@@ -87,6 +93,7 @@ func runMount(e *env, c *command, args []string) error {
 	f.BoolVar(&mf.allowOther, "allow-other", false, "let other users access the mount (with the kernel checking file modes)")
 	f.BoolVar(&mf.noexec, "noexec", false, "do not allow running programs from the mount")
 	f.StringVar(&mf.logFile, "log", "", "append the mount's messages to `FILE`")
+	f.BoolVar(&mf.shared, "shared-storage", false, "BACKING is used by other mounts at the same time: lock, do not cache")
 	f.Var(durationFlag{&mf.idle}, "idle", "unmount after `DUR` (e.g. 30m) without file activity and open files")
 	f.BoolVar(&mf.debug, "debug", false, "log every FUSE request and reply")
 	mf.rev.register(f)
@@ -128,6 +135,7 @@ func runMount(e *env, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
+	v.SetSharedStorage(mf.shared)
 	if mf.foreground {
 		return serveForeground(e, &mf, v, mnt)
 	}
@@ -312,6 +320,9 @@ func startDaemon(e *env, mf *mountFlags, dir, recoveryKey, mnt string) error {
 	if mf.debug {
 		args = append(args, "--debug")
 	}
+	if mf.shared {
+		args = append(args, "--shared-storage")
+	}
 	if logFile != "" {
 		args = append(args, "--log", logFile)
 	}
@@ -425,6 +436,7 @@ func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
 		if err != nil {
 			return nil, err
 		}
+		v.SetSharedStorage(mf.shared)
 		return fs.Mount(v, mnt, mf.options(v, logger))
 	})
 }
