@@ -15,25 +15,22 @@ import (
 	"github.com/fernetfs/fernetfs/vault"
 )
 
-// sharedPair is two --shared-storage mounts of one BACKING, each with
+// sharedPair is two --shared-storage mounts of one vault, each with
 // its own unlocked Vault, as two machines would have.
 type sharedPair struct {
-	backing string
-	v       [2]*vault.Vault
-	mnt     [2]string
+	v   [2]*vault.Vault
+	mnt [2]string
 }
 
-// mountSharedPair mounts BACKING twice with shared storage on; a
-// backing of "" makes a new vault.
-func mountSharedPair(t *testing.T, backing string) *sharedPair {
+// mountSharedPair mounts backing[0] and backing[1], two paths to one
+// vault (the same local directory, or two clients of one distributed
+// filesystem), with shared storage on.
+func mountSharedPair(t *testing.T, backing [2]string) *sharedPair {
 	t.Helper()
 	requireFuse(t)
-	if backing == "" {
-		backing, _ = newTestVault(t, vault.CreateOptions{})
-	}
-	p := &sharedPair{backing: backing}
+	p := &sharedPair{}
 	for i := range 2 {
-		v, err := vault.Unlock(backing, vault.Credential{Password: testPassword})
+		v, err := vault.Unlock(backing[i], vault.Credential{Password: testPassword})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -43,6 +40,17 @@ func mountSharedPair(t *testing.T, backing string) *sharedPair {
 	}
 	return p
 }
+
+// localSharedPair makes a vault and mounts it twice.
+func localSharedPair(t *testing.T) *sharedPair {
+	t.Helper()
+	backing, _ := newTestVault(t, vault.CreateOptions{})
+	return mountSharedPair(t, [2]string{backing, backing})
+}
+
+func TestSharedInterleavedWriters(t *testing.T) { testInterleavedWriters(t, localSharedPair(t)) }
+func TestSharedAppend(t *testing.T)             { testSharedAppend(t, localSharedPair(t)) }
+func TestSharedNamespace(t *testing.T)          { testSharedNamespace(t, localSharedPair(t)) }
 
 // checkVault verifies every name and chunk of the vault, as fsck does.
 func checkVault(t *testing.T, v *vault.Vault) {
@@ -77,11 +85,10 @@ func block(i int) []byte {
 	return bytes.Repeat([]byte(fmt.Sprintf("<block %04d>", i)), 4096/12+1)[:4096]
 }
 
-// TestSharedInterleavedWriters: two mounts write alternate 4 KiB blocks
-// of one file (mount 0 the even ones, mount 1 the odd), fsyncing every
-// 16 blocks; every block must survive, seen from both sides.
-func TestSharedInterleavedWriters(t *testing.T) {
-	p := mountSharedPair(t, "")
+// testInterleavedWriters: two mounts write alternate 4 KiB blocks of
+// one file (mount 0 the even ones, mount 1 the odd), fsyncing every 16
+// blocks; every block must survive, seen from both sides.
+func testInterleavedWriters(t *testing.T, p *sharedPair) {
 	const perWriter = 200
 	name := "interleaved"
 	if err := os.WriteFile(filepath.Join(p.mnt[0], name), nil, 0o644); err != nil {
@@ -143,10 +150,9 @@ func TestSharedInterleavedWriters(t *testing.T) {
 	checkVault(t, p.v[0])
 }
 
-// TestSharedAppend: two mounts append fixed-size records to one file
+// testSharedAppend: two mounts append fixed-size records to one file
 // with O_APPEND; every record must be there, whole, exactly once.
-func TestSharedAppend(t *testing.T) {
-	p := mountSharedPair(t, "")
+func testSharedAppend(t *testing.T, p *sharedPair) {
 	const perWriter, recLen = 200, 100
 	name := "log"
 	if err := os.WriteFile(filepath.Join(p.mnt[0], name), nil, 0o644); err != nil {
@@ -211,11 +217,10 @@ func TestSharedAppend(t *testing.T) {
 	checkVault(t, p.v[0])
 }
 
-// TestSharedNamespace: creates, renames and unlinks in one directory
+// testSharedNamespace: creates, renames and unlinks in one directory
 // from both mounts, a write fsync'd on one side read on the other, and
 // two simultaneous mkdirs of one new directory.
-func TestSharedNamespace(t *testing.T) {
-	p := mountSharedPair(t, "")
+func testSharedNamespace(t *testing.T, p *sharedPair) {
 	var wg sync.WaitGroup
 	for side := range 2 {
 		wg.Add(1)

@@ -108,11 +108,10 @@ func (c *Content) Size() (int64, error) {
 func (c *Content) sizeLocked() (backing, plain int64, err error) {
 	backing = c.bsize.Load()
 	if backing < 0 {
-		fi, err := c.b.Stat()
-		if err != nil {
+		var err error
+		if backing, err = c.statSize(); err != nil {
 			return 0, 0, fmt.Errorf("%s: %w", c.Name(), err)
 		}
-		backing = fi.Size()
 	}
 	plain, err = c.lay.plainSize(backing)
 	if err != nil {

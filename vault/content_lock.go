@@ -43,8 +43,17 @@ const tailLockOff = 1 << 62
 type sharedState struct {
 	on bool
 	fd int // the backing file's descriptor, for fcntl; -1 if none
-	mu sync.Mutex
+	// dropCache is set when the backing file is on a FUSE filesystem
+	// (GlusterFS, CephFS's ceph-fuse, ...): its page cache is this
+	// machine's alone and nothing invalidates it when another machine
+	// writes, so locked ranges are dropped from it before they are read.
+	// (NFS invalidates on lock, local filesystems share one cache.)
+	dropCache bool
+	mu        sync.Mutex
 }
+
+// fuseSuperMagic is FUSE's f_type in statfs.
+const fuseSuperMagic = 0x65735546
 
 // SetSharedStorage makes every Content opened afterwards lock its
 // backing file against other mounts and re-read what they may change
@@ -70,6 +79,35 @@ func (c *Content) initShared(v *Vault, b Backing) {
 			rc.Control(func(fd uintptr) { c.sh.fd = int(fd) })
 		}
 	}
+	var fs unix.Statfs_t
+	if c.sh.fd >= 0 && unix.Fstatfs(c.sh.fd, &fs) == nil && fs.Type == fuseSuperMagic {
+		c.sh.dropCache = true
+	}
+}
+
+// statSize is the backing file's size. On shared storage it asks the
+// filesystem itself (AT_STATX_FORCE_SYNC: FUSE and NFS clients then
+// skip their attribute caches), since another machine may have changed
+// it a moment ago.
+func (c *Content) statSize() (int64, error) {
+	if c.sh.on && c.sh.fd >= 0 {
+		var st unix.Statx_t
+		for {
+			err := unix.Statx(c.sh.fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_FORCE_SYNC, unix.STATX_SIZE, &st)
+			if err == unix.EINTR {
+				continue
+			}
+			if err != nil {
+				return 0, err
+			}
+			return int64(st.Size), nil
+		}
+	}
+	fi, err := c.b.Stat()
+	if err != nil {
+		return 0, err
+	}
+	return fi.Size(), nil
 }
 
 // ofd takes (typ F_RDLCK or F_WRLCK) or releases (F_UNLCK) an OFD lock
@@ -115,6 +153,21 @@ func (c *Content) lockShared(tail, lines int16, lo, hi int64) (func(), error) {
 	}
 	c.bsize.Store(-1)
 	c.fk.Store(nil)
+	if c.sh.dropCache {
+		// Under the lock nobody changes the range: what is read next
+		// comes from the filesystem, not from stale local pages.
+		// DONTNEED drops only whole pages: round out, and take the
+		// header line's page too (another machine may have begun the
+		// file anew with another file ID).
+		if hi > lo {
+			const page = 4096
+			lo, hi = lo&^(page-1), (hi+page-1)&^(page-1)
+			unix.Fadvise(c.sh.fd, 0, page, unix.FADV_DONTNEED)
+			unix.Fadvise(c.sh.fd, lo, hi-lo, unix.FADV_DONTNEED)
+		} else {
+			unix.Fadvise(c.sh.fd, 0, 0, unix.FADV_DONTNEED)
+		}
+	}
 	return c.unlockShared, nil
 }
 
@@ -167,11 +220,11 @@ func (c *Content) lockWrite(off, end int64) (func(), error) {
 // interior reports, under the shared tail lock, whether a write of
 // [off, end) leaves the size, the header and the last chunk alone.
 func (c *Content) interior(off, end int64) bool {
-	fi, err := c.b.Stat()
+	bs, err := c.statSize()
 	if err != nil {
 		return false
 	}
-	size, err := c.lay.plainSize(fi.Size())
+	size, err := c.lay.plainSize(bs)
 	if err != nil || size == 0 || end > size {
 		return false
 	}
@@ -179,7 +232,7 @@ func (c *Content) interior(off, end int64) bool {
 	if (end-1)/c.lay.chunk >= last {
 		return false
 	}
-	c.bsize.Store(fi.Size())
+	c.bsize.Store(bs)
 	return true
 }
 

@@ -1,0 +1,168 @@
+package fs
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/fernetfs/fernetfs/vault"
+)
+
+// The shared-storage tests again, on a real distributed filesystem: a
+// one-node GlusterFS volume mounted twice with its FUSE client, two
+// "machines" each running a fernetfs --shared-storage mount.
+
+// glusterNoCache are the volume options README tells GlusterFS users
+// of --shared-storage to turn off.
+var glusterNoCache = []string{
+	"performance.write-behind", "performance.read-ahead", "performance.io-cache",
+	"performance.quick-read", "performance.stat-prefetch", "performance.open-behind",
+}
+
+// needGluster skips (or, under CI, fails) a test that lacks GlusterFS.
+func needGluster(t *testing.T, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
+	if os.Getenv("CI") != "" {
+		t.Fatalf("%s (CI is set: .ci/run installs glusterfs-server and glusterfs-client)", msg)
+	}
+	t.Skip(msg)
+}
+
+// glusterCLI runs the gluster command line in script mode.
+func glusterCLI(args ...string) (string, error) {
+	cmd := exec.Command("gluster", append([]string{"--mode=script"}, args...)...)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("gluster %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// startGlusterd makes sure the management daemon answers, starting it
+// if it does not run.
+func startGlusterd(t *testing.T) {
+	t.Helper()
+	if _, err := glusterCLI("volume", "list"); err == nil {
+		return
+	}
+	if out, err := exec.Command("glusterd").CombinedOutput(); err != nil {
+		needGluster(t, "glusterd does not start: %v: %s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		_, err := glusterCLI("volume", "list")
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			needGluster(t, "glusterd started but does not answer: %v", err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// glusterVolume creates and starts a one-node volume with its brick in
+// a temporary directory, mounts it twice with the GlusterFS FUSE client
+// and returns the two mountpoints; everything is torn down in
+// t.Cleanup.
+func glusterVolume(t *testing.T) [2]string {
+	t.Helper()
+	requireFuse(t)
+	if _, err := exec.LookPath("gluster"); err != nil {
+		needGluster(t, "GlusterFS is not installed (gluster: %v)", err)
+	}
+	if os.Geteuid() != 0 {
+		needGluster(t, "GlusterFS volumes need root")
+	}
+	startGlusterd(t)
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	name := "fernetfs-test-" + hex.EncodeToString(rnd[:])
+	base := t.TempDir()
+	brick := filepath.Join(base, "brick")
+	if _, err := glusterCLI("volume", "create", name, host+":"+brick, "force"); err != nil {
+		t.Fatalf("GlusterFS cannot create a volume: %v", err)
+	}
+	t.Cleanup(func() {
+		if _, err := glusterCLI("volume", "stop", name, "force"); err != nil {
+			t.Logf("stopping volume: %v", err)
+		}
+		if _, err := glusterCLI("volume", "delete", name); err != nil {
+			t.Errorf("deleting volume: %v", err)
+		}
+	})
+	// The client's performance translators cache data and attributes
+	// regardless of locks; README ("Shared storage") asks for them off.
+	for _, opt := range glusterNoCache {
+		if _, err := glusterCLI("volume", "set", name, opt, "off"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := glusterCLI("volume", "start", name); err != nil {
+		t.Fatalf("GlusterFS cannot start a volume: %v", err)
+	}
+	var mnts [2]string
+	for i := range mnts {
+		mnts[i] = filepath.Join(base, fmt.Sprintf("client%d", i))
+		if err := os.Mkdir(mnts[i], 0o755); err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		var err error
+		// The volume's bricks may take a moment to accept clients.
+		for try := 0; try < 20; try++ {
+			out, err = exec.Command("mount", "-t", "glusterfs", host+":/"+name, mnts[i]).CombinedOutput()
+			if err == nil && isMounted(t, mnts[i]) {
+				break
+			}
+			time.Sleep(250 * time.Millisecond)
+		}
+		if err != nil {
+			t.Fatalf("mount -t glusterfs: %v: %s", err, out)
+		}
+		dir := mnts[i]
+		t.Cleanup(func() {
+			if err := syscall.Unmount(dir, 0); err != nil {
+				syscall.Unmount(dir, syscall.MNT_DETACH)
+			}
+		})
+	}
+	return mnts
+}
+
+// TestGlusterShared runs the shared-storage tests on two GlusterFS
+// clients of one volume, each test with its own vault on it.
+func TestGlusterShared(t *testing.T) {
+	mnts := glusterVolume(t)
+	for _, tc := range []struct {
+		name string
+		fn   func(*testing.T, *sharedPair)
+	}{
+		{"InterleavedWriters", testInterleavedWriters},
+		{"Append", testSharedAppend},
+		{"Namespace", testSharedNamespace},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(mnts[0], tc.name)
+			if err := os.Mkdir(dir, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			if _, _, err := vault.Create(dir, testPassword, vault.CreateOptions{Iterations: 1000}); err != nil {
+				t.Fatal(err)
+			}
+			tc.fn(t, mountSharedPair(t, [2]string{dir, filepath.Join(mnts[1], tc.name)}))
+		})
+	}
+}
