@@ -55,6 +55,10 @@ func (r *root) errno(n *node, op string, err error) syscall.Errno {
 	}
 	var e syscall.Errno
 	if errors.As(err, &e) {
+		if backingDown(e) {
+			r.logOnce("backing failing", "%s: %s: %v (BACKING %s is failing; logged once, later failures are not)",
+				r.path(n), op, err, r.v.Dir())
+		}
 		return e
 	}
 	switch {
@@ -104,4 +108,16 @@ func nameErrno(name string) syscall.Errno {
 		return syscall.EPERM
 	}
 	return 0
+}
+
+// backingDown reports errors that mean BACKING itself is failing (a
+// network filesystem's server gone, a disk error), not one request's
+// mistake: they are passed on as they are and logged once.
+func backingDown(e syscall.Errno) bool {
+	switch e {
+	case syscall.EIO, syscall.ENOTCONN, syscall.EHOSTDOWN, syscall.EHOSTUNREACH,
+		syscall.ETIMEDOUT, syscall.ECONNREFUSED, syscall.ECONNRESET, syscall.ESHUTDOWN:
+		return true
+	}
+	return false
 }

@@ -1,8 +1,10 @@
 package fs
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -165,4 +167,87 @@ func TestGlusterShared(t *testing.T) {
 			tc.fn(t, mountSharedPair(t, [2]string{dir, filepath.Join(mnts[1], tc.name)}))
 		})
 	}
+}
+
+// TestGlusterBackingFailure stops the volume under a --shared-storage
+// mount: requests fail with EIO or ENOTCONN (no hang), the mount stays
+// up and logs the failure once, and once the volume is back the mount
+// works again with everything written before intact.
+func TestGlusterBackingFailure(t *testing.T) {
+	mnts := glusterVolume(t)
+	dir := filepath.Join(mnts[0], "vault")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := vault.Create(dir, testPassword, vault.CreateOptions{Iterations: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.SetSharedStorage(true)
+	m := mountVault(t, v, Options{})
+	want := block(7)
+	f, err := os.Create(filepath.Join(m.dir, "before"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Write(want); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	name := volumeOf(t, mnts[0])
+	if _, err := glusterCLI("volume", "stop", name, "force"); err != nil {
+		t.Fatal(err)
+	}
+	failed := func(err error) bool {
+		return errors.Is(err, syscall.EIO) || errors.Is(err, syscall.ENOTCONN)
+	}
+	if _, err := os.ReadFile(filepath.Join(m.dir, "before")); !failed(err) {
+		t.Errorf("read with the volume stopped: %v, want EIO or ENOTCONN", err)
+	}
+	if err := os.WriteFile(filepath.Join(m.dir, "during"), want, 0o644); !failed(err) {
+		t.Errorf("create with the volume stopped: %v, want EIO or ENOTCONN", err)
+	}
+	if _, err := os.ReadDir(m.dir); !failed(err) {
+		t.Errorf("readdir with the volume stopped: %v, want EIO or ENOTCONN", err)
+	}
+	if n := countLines(m.log.String(), "is failing"); n != 1 {
+		t.Errorf("backing failure logged %d times, want once; log:\n%s", n, m.log.String())
+	}
+	if _, err := glusterCLI("volume", "start", name, "force"); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		got, err = os.ReadFile(filepath.Join(m.dir, "before"))
+		if err == nil || time.Now().After(deadline) {
+			break
+		}
+	}
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after the volume restarted: %d bytes, %v", len(got), err)
+	}
+	if err := os.WriteFile(filepath.Join(m.dir, "after"), want, 0o644); err != nil {
+		t.Fatalf("write after the volume restarted: %v", err)
+	}
+	checkVault(t, v)
+}
+
+// volumeOf is the GlusterFS volume mounted at dir.
+func volumeOf(t *testing.T, dir string) string {
+	t.Helper()
+	data, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(data), "\n") {
+		f := strings.Fields(l)
+		if len(f) > 2 && unescapeMount(f[1]) == dir {
+			return f[0][strings.LastIndexByte(f[0], '/')+1:]
+		}
+	}
+	t.Fatalf("%s is not mounted", dir)
+	return ""
 }
