@@ -127,6 +127,11 @@ func (rn *node) mountOptions() *gofs.Options {
 			return fuse.EIO
 		},
 	}
+	if r.v.SharedStorage() {
+		// Files are opened with direct I/O (see sharedOpenFlags); this
+		// still lets programs mmap them (and exec them) on Linux 6.6+.
+		mo.ExtraCapabilities |= fuse.CAP_DIRECT_IO_ALLOW_MMAP
+	}
 	if r.opts.AllowOther {
 		// Other users must be held to the plaintext modes by the
 		// kernel; the daemon itself may bypass them.

@@ -9,8 +9,11 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fernetfs/fernetfs/vault"
 )
@@ -331,4 +334,33 @@ func testSharedNamespace(t *testing.T, p *sharedPair) {
 		}
 	}
 	checkVault(t, p.v[0])
+}
+
+// TestSharedMmap: files on a --shared-storage mount (direct I/O) can
+// still be mapped, and a change made through a mapping and msync'd is
+// read on the other mount.
+func TestSharedMmap(t *testing.T) {
+	p := localSharedPair(t)
+	name := filepath.Join(p.mnt[0], "mapped")
+	if err := os.WriteFile(name, bytes.Repeat([]byte{'x'}, 10000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.OpenFile(name, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	m, err := syscall.Mmap(int(f.Fd()), 0, 10000, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_SHARED)
+	if err != nil {
+		t.Fatalf("mmap: %v", err)
+	}
+	copy(m[5000:], "mapped write")
+	if err := unix.Msync(m, unix.MS_SYNC); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Munmap(m)
+	got, err := os.ReadFile(filepath.Join(p.mnt[1], "mapped"))
+	if err != nil || string(got[5000:5012]) != "mapped write" {
+		t.Errorf("other mount reads %q, %v", got[5000:5012], err)
+	}
 }
