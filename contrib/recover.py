@@ -3,7 +3,7 @@
 
 Usage: FERNETFS_PASSWORD=... python3 recover.py BACKING OUTDIR
 """
-import base64, json, os, re, sys
+import base64, hmac, json, os, re, sys
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -17,6 +17,7 @@ fernet = lambda key: Fernet(base64.urlsafe_b64encode(key))
 master = fernet(kek).decrypt(hdr["wrapped_master_key"])
 derive = lambda label, salt=None: HKDF(SHA256(), 32, salt, label.encode()).derive(master)
 names = fernet(derive("fernetfs v1 name key"))
+name_iv_key = derive("fernetfs v1 name iv key")
 links = fernet(derive("fernetfs v1 symlink key"))
 chunk = hdr["chunk_size"]
 line_len = len(base64.urlsafe_b64encode(bytes(73 + chunk))) + 1  # a full chunk's line
@@ -36,15 +37,20 @@ def split_conflict(name):
     return None, None
 
 
-def plain_name(parent, name):
+def plain_name(parent, name, ivs):
+    """The name, and the label of the directory IV copy it was sealed under (or None)."""
     if "plaintext-names" in hdr["features"]:
-        return name
+        return name, None
     base, label = split_conflict(name)
     if base:  # shown as "NAME (conflict LABEL)"
-        return "%s (conflict %s)" % (plain_name(parent, base), label)
+        plain, iv_label = plain_name(parent, base, ivs)
+        return "%s (conflict %s)" % (plain, label), iv_label
     if name.startswith("fernetfs.longname."):  # long names keep their token beside them
         name = open(os.path.join(parent, name + ".name")).read()
-    return os.fsdecode(names.decrypt(name.encode()))
+    plain = names.decrypt(name.encode())
+    iv = base64.urlsafe_b64decode(name)[9:25]
+    labels = [l for d, l in ivs.items() if hmac.digest(name_iv_key, d + plain, "sha256")[:16] == iv]
+    return os.fsdecode(plain), (labels or [None])[0]
 
 
 def decrypt_content(data, out):
@@ -69,15 +75,26 @@ def decrypt_content(data, out):
 
 def restore(src, dst):
     os.makedirs(dst, exist_ok=True)
+    ivs, entries = {}, []  # directory IV -> label of its conflict copy (None: fernetfs.diriv)
     for name in sorted(os.listdir(src)):
         base = name
         while split_conflict(base)[0]:
             base = split_conflict(base)[0]
-        if base.startswith((".fernetfs.", "fernetfs.")) and (
-            not base.startswith("fernetfs.longname.") or base.endswith(".name")
-        ):
-            continue  # the header, directory IVs, long-name sidecars, copies of them
-        s, d = os.path.join(src, name), os.path.join(dst, plain_name(src, name))
+        if base == "fernetfs.diriv" and os.path.getsize(os.path.join(src, name)) == 16:
+            ivs.setdefault(open(os.path.join(src, name), "rb").read(), split_conflict(name)[1])
+        if not base.startswith((".fernetfs.", "fernetfs.")) or (
+            base.startswith("fernetfs.longname.") and not base.endswith(".name")
+        ):  # not the header, a directory IV, a long-name sidecar or a copy of them
+            entries.append(name)
+    if os.path.exists(os.path.join(src, "fernetfs.diriv")):
+        ivs[open(os.path.join(src, "fernetfs.diriv"), "rb").read()] = None
+    plain = {name: plain_name(src, name, ivs) for name in entries}
+    mains = {p for p, label in plain.values() if label is None}
+    for name in entries:
+        p, label = plain[name]
+        if label and p in mains:  # a name made on two machines in one new directory
+            p = "%s (conflict %s)" % (p, label)
+        s, d = os.path.join(src, name), os.path.join(dst, p)
         if os.path.islink(s):
             token = os.readlink(s)
             if token.startswith("fernetfs.longlink."):  # a long target's token is in a file

@@ -1,7 +1,12 @@
 package vault
 
 import (
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -81,4 +86,91 @@ func FuzzSplitConflict(f *testing.F) {
 			t.Fatalf("splitConflictPlain(%q) = %q, %q: not reversible", plain, base, label)
 		}
 	})
+}
+
+// TestSyncConflictsRecoverPy makes sync tools' conflict copies of a
+// file, a long name and a directory and checks that recover.py restores
+// them under the same names as Walk (and so decrypt) shows.
+func TestSyncConflictsRecoverPy(t *testing.T) {
+	v := newTestVault(t, CreateOptions{ChunkSize: 64})
+	long := strings.Repeat("L", 200)
+	want := map[string]treeEntry{
+		"a.txt":     {0, "main a"},
+		"d":         {kind: fs.ModeDir},
+		"d/in":      {0, "in d"},
+		"d/" + long: {0, "long"},
+		"s":         {kind: fs.ModeDir},
+		"s/x":       {0, "x main"},
+		"o":         {kind: fs.ModeDir},
+		"o/x":       {0, "x other"},
+		"o/y":       {0, "y other"},
+	}
+	writeTree(t, v, want)
+	bp := func(p string) string {
+		b, err := v.ResolvePath(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	cp := func(from, to string) {
+		if out, err := exec.Command("cp", "-a", from, to).CombinedOutput(); err != nil {
+			t.Fatalf("cp: %v: %s", err, out)
+		}
+	}
+	const st, db, nc = "sync-conflict-20261204-101500-ABCDEFG", "laptop's conflicted copy 2026-12-04", "conflicted copy 2026-12-04 101500"
+	cp(bp("a.txt"), bp("a.txt")+"."+st)
+	cp(bp("d"), bp("d")+" ("+nc+")")
+	lb := bp("d/" + long)
+	dir, hash := filepath.Dir(lb), strings.TrimPrefix(filepath.Base(lb), LongNamePrefix)
+	cp(lb, filepath.Join(dir, "fernetfs.longname ("+db+")."+hash))
+	cp(filepath.Join(dir, DirIVName), filepath.Join(dir, "fernetfs."+st+".diriv"))
+	// Directory s made on two machines: o's IV and names join it.
+	s, o := bp("s"), bp("o")
+	for _, n := range []string{"x", "y"} {
+		b := bp("o/" + n)
+		if err := os.Rename(b, filepath.Join(s, filepath.Base(b))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cp(filepath.Join(o, DirIVName), filepath.Join(s, "fernetfs ("+db+").diriv"))
+	cp(filepath.Join(o, DirIVName), filepath.Join(s, "fernetfs."+st+".diriv"))
+	if err := os.RemoveAll(o); err != nil {
+		t.Fatal(err)
+	}
+	delete(want, "o")
+	delete(want, "o/x")
+	delete(want, "o/y")
+	for p, e := range map[string]treeEntry{
+		"a.txt (conflict " + st + ")":          {0, "main a"},
+		"d (conflict " + nc + ")":              {kind: fs.ModeDir},
+		"d (conflict " + nc + ")/in":           {0, "in d"},
+		"d (conflict " + nc + ")/" + long:      {0, "long"},
+		"d/" + long + " (conflict " + db + ")": {0, "long"},
+		"s/x (conflict " + db + ")":            {0, "x other"},
+		"s/y":                                  {0, "y other"},
+	} {
+		want[p] = e
+	}
+	compareTrees(t, plainTree(t, runRecovery(t, v.Dir(), []byte("pw"))), want)
+	var walked []string
+	if err := v.Walk(func(w WalkEntry) error {
+		if w.Err != nil {
+			t.Errorf("walk: %v", w.Err)
+		} else if w.Path != "" {
+			walked = append(walked, w.Path)
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for p := range want {
+		names = append(names, p)
+	}
+	slices.Sort(names)
+	slices.Sort(walked)
+	if !slices.Equal(walked, names) {
+		t.Errorf("Walk shows\n%q\nwant\n%q", walked, names)
+	}
 }

@@ -72,7 +72,11 @@ func (d *Dir) noteAltIVs(ents []DirEntry) []altIV {
 		if err != nil || len(iv) != DirIVLen || bytes.Equal(iv, d.iv) {
 			continue
 		}
-		if slices.ContainsFunc(alts, func(a altIV) bool { return bytes.Equal(a.iv, iv) }) {
+		// Copies holding one IV are one alternative, labelled by the
+		// smallest label, so the shown names do not depend on the
+		// order of the listing.
+		if k := slices.IndexFunc(alts, func(a altIV) bool { return bytes.Equal(a.iv, iv) }); k >= 0 {
+			alts[k].label = min(alts[k].label, label)
 			continue
 		}
 		alts = append(alts, altIV{iv: iv, label: label})
