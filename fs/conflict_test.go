@@ -191,6 +191,15 @@ func TestSyncConflictCopies(t *testing.T) {
 	}
 	mustRead(t, filepath.Join(mnt, conflictName(long, stLabel)), "long syncthing")
 	mustRead(t, filepath.Join(mnt, "s", "y2"), "y other")
+	// Renaming onto a conflict copy's name replaces it.
+	if err := os.Rename(filepath.Join(mnt, "a-old.txt"), filepath.Join(mnt, conflictName("a.txt", ncLabel))); err != nil {
+		t.Fatal(err)
+	}
+	mustRead(t, filepath.Join(mnt, conflictName("a.txt", ncLabel)), "syncthing a")
+	want = slices.DeleteFunc(want, func(n string) bool { return n == "a-old.txt" })
+	if got := listNames(t, mnt); !slices.Equal(got, want) {
+		t.Errorf("after renaming onto a conflict copy root lists\n%q\nwant\n%q", got, want)
+	}
 	if err := os.Remove(filepath.Join(mnt, conflictName(long, stLabel))); err != nil {
 		t.Fatal(err)
 	}

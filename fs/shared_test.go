@@ -364,3 +364,23 @@ func TestSharedMmap(t *testing.T) {
 		t.Errorf("other mount reads %q, %v", got[5000:5012], err)
 	}
 }
+
+// TestSharedHardLink: hard links work on shared storage (content locks
+// are on the backing inode, which both names share): a write through
+// one name on one mount is read through the other name on the other.
+func TestSharedHardLink(t *testing.T) {
+	p := localSharedPair(t)
+	if err := os.WriteFile(filepath.Join(p.mnt[0], "one"), []byte("first"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Link(filepath.Join(p.mnt[0], "one"), filepath.Join(p.mnt[0], "two")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p.mnt[1], "two"), []byte("second"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustRead(t, filepath.Join(p.mnt[0], "one"), "second")
+	if fi, err := os.Stat(filepath.Join(p.mnt[1], "one")); err != nil || fi.Sys().(*syscall.Stat_t).Nlink != 2 {
+		t.Errorf("stat: %v, %v; want 2 links", fi, err)
+	}
+}

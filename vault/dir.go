@@ -125,6 +125,13 @@ func (d *Dir) PrepareName(plain string) (string, error) {
 // so a failed create can remove it without touching an existing entry's.
 func (d *Dir) prepare(plain string) (backing string, created bool, err error) {
 	backing, long, err := d.v.EncryptName(d.iv, plain)
+	if err == nil && !d.v.PlaintextNames() {
+		// A rename onto a name shown for a conflict copy (or sealed
+		// under another IV) replaces that entry, as the name says.
+		if r := d.resolveExisting(plain, backing); r != backing {
+			return r, false, nil
+		}
+	}
 	if err != nil || long == "" {
 		return backing, false, err
 	}
