@@ -2,7 +2,6 @@ package vault
 
 import (
 	"fmt"
-	"io"
 	"os"
 	"sync"
 	"syscall"
@@ -52,9 +51,6 @@ type sharedState struct {
 	mu        sync.Mutex
 }
 
-// fuseSuperMagic is FUSE's f_type in statfs.
-const fuseSuperMagic = 0x65735546
-
 // SetSharedStorage makes every Content opened afterwards lock its
 // backing file against other mounts and re-read what they may change
 // (see content_lock.go), and directory lookups wait for the IV of a
@@ -79,53 +75,7 @@ func (c *Content) initShared(v *Vault, b Backing) {
 			rc.Control(func(fd uintptr) { c.sh.fd = int(fd) })
 		}
 	}
-	var fs unix.Statfs_t
-	if c.sh.fd >= 0 && unix.Fstatfs(c.sh.fd, &fs) == nil && fs.Type == fuseSuperMagic {
-		c.sh.dropCache = true
-	}
-}
-
-// statSize is the backing file's size. On shared storage it asks the
-// filesystem itself (AT_STATX_FORCE_SYNC: FUSE and NFS clients then
-// skip their attribute caches), since another machine may have changed
-// it a moment ago.
-func (c *Content) statSize() (int64, error) {
-	if c.sh.on && c.sh.fd >= 0 {
-		var st unix.Statx_t
-		for {
-			err := unix.Statx(c.sh.fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_FORCE_SYNC, unix.STATX_SIZE, &st)
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				return 0, err
-			}
-			return int64(st.Size), nil
-		}
-	}
-	fi, err := c.b.Stat()
-	if err != nil {
-		return 0, err
-	}
-	return fi.Size(), nil
-}
-
-// ofd takes (typ F_RDLCK or F_WRLCK) or releases (F_UNLCK) an OFD lock
-// on [start, start+length) of the backing file, waiting for it.
-func (c *Content) ofd(typ int16, start, length int64) error {
-	if c.sh.fd < 0 {
-		return nil
-	}
-	lk := unix.Flock_t{Type: typ, Whence: io.SeekStart, Start: start, Len: length}
-	for {
-		err := unix.FcntlFlock(uintptr(c.sh.fd), unix.F_OFD_SETLKW, &lk)
-		if err != unix.EINTR {
-			if err != nil {
-				return fmt.Errorf("%s: locking backing file: %w", c.Name(), err)
-			}
-			return nil
-		}
-	}
+	c.sh.dropCache = c.sh.fd >= 0 && onFUSE(c.sh.fd)
 }
 
 // unlockShared releases every lock the operation took.
@@ -154,19 +104,7 @@ func (c *Content) lockShared(tail, lines int16, lo, hi int64) (func(), error) {
 	c.bsize.Store(-1)
 	c.fk.Store(nil)
 	if c.sh.dropCache {
-		// Under the lock nobody changes the range: what is read next
-		// comes from the filesystem, not from stale local pages.
-		// DONTNEED drops only whole pages: round out, and take the
-		// header line's page too (another machine may have begun the
-		// file anew with another file ID).
-		if hi > lo {
-			const page = 4096
-			lo, hi = lo&^(page-1), (hi+page-1)&^(page-1)
-			unix.Fadvise(c.sh.fd, 0, page, unix.FADV_DONTNEED)
-			unix.Fadvise(c.sh.fd, lo, hi-lo, unix.FADV_DONTNEED)
-		} else {
-			unix.Fadvise(c.sh.fd, 0, 0, unix.FADV_DONTNEED)
-		}
+		c.dropPages(lo, hi)
 	}
 	return c.unlockShared, nil
 }

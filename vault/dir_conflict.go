@@ -109,7 +109,7 @@ func (d *Dir) rawNames() ([]string, error) {
 	var names []string
 	buf := make([]byte, 32<<10)
 	for {
-		n, err := unix.Getdents(fd, buf)
+		n, err := readDirents(fd, buf)
 		if err == unix.EINTR {
 			continue
 		}

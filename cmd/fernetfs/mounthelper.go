@@ -19,6 +19,7 @@ var mountHelperOptions = map[string]helperOption{
 	"ro":                {"--read-only", false},
 	"allow_other":       {"--allow-other", false},
 	"noexec":            {"--noexec", false},
+	"shared_storage":    {"--shared-storage", false},
 	"debug":             {"--debug", false},
 	"idle":              {"--idle", true},
 	"passfile":          {"--password-file", true},
@@ -154,8 +155,9 @@ func hasAnyPrefix(s string, prefixes []string) bool {
 const describeMountHelper = `
 From /etc/fstab (type fuse.fernetfs), mount(8) runs
 "fernetfs BACKING MOUNTPOINT -o OPTIONS". Options: ro, allow_other, noexec,
-idle=DUR, passfile=FILE, passcmd=CMD (or password_command=CMD),
-recovery_key_file=FILE, log=FILE, debug, reverse (BACKING is then a plain
-folder, see --reverse), exclude_from=FILE; generic ones (rw, defaults, nofail,
-_netdev, auto, noauto, user, x-systemd.*, ...) are accepted and ignored.
+shared_storage, idle=DUR, passfile=FILE, passcmd=CMD (or
+password_command=CMD), recovery_key_file=FILE, log=FILE, debug, reverse
+(BACKING is then a plain folder, see --reverse), exclude_from=FILE; generic
+ones (rw, defaults, nofail, _netdev, auto, noauto, user, x-systemd.*, ...)
+are accepted and ignored.
 Mounts are always nosuid and nodev. An unknown option fails with status 2.`

@@ -96,8 +96,8 @@ func TestMountHelperArgs(t *testing.T) {
 			"--read-only --allow-other --password-file=/p w -- b m"},
 		{[]string{"-o", "idle=30m,passcmd=pass show x", "b", "m", "-orecovery_key_file=/k"},
 			"--idle=30m --password-command=pass show x --recovery-key-file=/k -- b m"},
-		{[]string{"b", "m", "-o", "password_command=echo a=b,rw,defaults,noexec,log=/l,noauto,user,users"},
-			"--password-command=echo a=b --noexec --log=/l -- b m"},
+		{[]string{"b", "m", "-o", "password_command=echo a=b,rw,defaults,noexec,shared_storage,log=/l,noauto,user,users"},
+			"--password-command=echo a=b --noexec --shared-storage --log=/l -- b m"},
 		{[]string{"b", "m"}, "-- b m"},
 	}
 	for _, g := range good {
@@ -108,7 +108,7 @@ func TestMountHelperArgs(t *testing.T) {
 	}
 	bad := map[string][]string{
 		`unknown mount option "bogus"`:           {"b", "m", "-o", "ro,bogus"},
-		`unknown mount option "shared_storage"`:  {"b", "m", "-o", "shared_storage"},
+		`unknown mount option "shared-storage"`:  {"b", "m", "-o", "shared-storage"},
 		`mount option "passfile" needs a value`:  {"b", "m", "-o", "passfile"},
 		`mount option "passfile=" needs a value`: {"b", "m", "-o", "passfile="},
 		`mount option "ro=1" takes no value`:     {"b", "m", "-o", "ro=1"},
