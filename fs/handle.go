@@ -85,9 +85,12 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (written uin
 		return uint32(len(data)), 0
 	}
 	n, err := h.of.c.WriteAt(data, off)
-	if err != nil {
-		return uint32(n), h.n.r.errno(h.n, "write", err)
+	if err != nil && n == 0 {
+		return 0, h.n.r.errno(h.n, "write", err)
 	}
+	// A failed write that replaced whole chunks at its start is a short
+	// write: the caller learns exactly what is in the file and gets the
+	// error when it writes the rest.
 	return uint32(n), 0
 }
 
@@ -142,27 +145,24 @@ func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (res uint
 	return uint64(pos), 0
 }
 
-// Allocate supports plain fallocate (mode 0) and FALLOC_FL_KEEP_SIZE.
-// Neither reserves backing space (new chunks are holes), so KEEP_SIZE,
-// which changes neither size nor content, has nothing to do once its
-// arguments are valid. Punching holes or zeroing would need their own
-// content operations, so they are refused the way a local filesystem
-// without them refuses.
+// Allocate supports plain fallocate (mode 0) and FALLOC_FL_KEEP_SIZE:
+// both reserve the backing space the range needs (see
+// vault.Content.Allocate), or fail with EOPNOTSUPP where the backing
+// filesystem cannot, so posix_fallocate falls back to writing zeros.
+// Punching holes or zeroing would need their own content operations, so
+// they are refused the way a local filesystem without them refuses.
 func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) (errno syscall.Errno) {
 	defer h.n.r.guard("fallocate", &errno)
 	if h.n.r.readOnly {
 		return syscall.EROFS
 	}
-	if mode == unix.FALLOC_FL_KEEP_SIZE {
-		if size == 0 || int64(off) < 0 || int64(off+size) < int64(off) {
-			return syscall.EINVAL
-		}
-		return 0
-	}
-	if mode != 0 {
+	if mode != 0 && mode != unix.FALLOC_FL_KEEP_SIZE {
 		return syscall.EOPNOTSUPP
 	}
-	return h.n.r.errno(h.n, "fallocate", h.of.c.Allocate(int64(off), int64(size)))
+	if size == 0 || int64(off) < 0 || int64(off+size) < int64(off) {
+		return syscall.EINVAL
+	}
+	return h.n.r.errno(h.n, "fallocate", h.of.c.Allocate(int64(off), int64(size), mode == unix.FALLOC_FL_KEEP_SIZE))
 }
 
 var (

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"testing"
 )
@@ -89,5 +90,33 @@ func BenchmarkContentWriteAtUnaligned(b *testing.B) {
 			b.Fatal(err)
 		}
 		i++
+	}
+}
+
+// BenchmarkContentWriteAtAppend grows a file with appends (each one
+// rewrites the old last chunk as a full one), starting over at
+// benchFileSize.
+func BenchmarkContentWriteAtAppend(b *testing.B) {
+	for _, size := range []int{4 << 10, 1 << 20} {
+		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
+			v := newTestVault(b, CreateOptions{})
+			c, _ := newFileContent(b, v)
+			buf := randBytes(rand.New(rand.NewPCG(5, 5)), size)
+			b.SetBytes(int64(size))
+			b.ReportAllocs()
+			var off int64
+			for b.Loop() {
+				if off >= benchFileSize {
+					if err := c.Truncate(0); err != nil {
+						b.Fatal(err)
+					}
+					off = 0
+				}
+				if _, err := c.WriteAt(buf, off); err != nil {
+					b.Fatal(err)
+				}
+				off += int64(size)
+			}
+		})
 	}
 }

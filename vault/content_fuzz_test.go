@@ -100,7 +100,7 @@ func FuzzContentOps(f *testing.F) {
 			case 1:
 				m.truncate(a)
 			case 2:
-				if err := m.c.Allocate(a, b+1); err != nil {
+				if err := m.c.Allocate(a, b+1, false); err != nil {
 					t.Fatal(err)
 				}
 				if end := a + b + 1; end > int64(len(m.model)) {

@@ -196,7 +196,9 @@ func (c *Content) Append(p []byte) (int64, error) {
 	if end > c.lay.maxPlain {
 		return 0, fmt.Errorf("%s: append to %d: %w", c.Name(), end, syscall.EFBIG)
 	}
-	if err := c.modify(s, size, end, p, size); err != nil {
+	// An append replaces no whole chunk before it fails: nothing of p
+	// is in the file then.
+	if _, err := c.modify(s, size, end, p, size); err != nil {
 		return 0, err
 	}
 	return size, nil

@@ -166,11 +166,11 @@ func TestContentAllocate(t *testing.T) {
 	v := newTestVault(t, CreateOptions{ChunkSize: 64})
 	c, _ := newFileContent(t, v)
 	mustWrite(t, c, []byte("0123456789"), 0)
-	if err := c.Allocate(2, 5); err != nil {
+	if err := c.Allocate(2, 5, false); err != nil {
 		t.Fatal(err)
 	}
 	checkSizes(t, c, 10)
-	if err := c.Allocate(8, 300); err != nil {
+	if err := c.Allocate(8, 300, false); err != nil {
 		t.Fatal(err)
 	}
 	checkSizes(t, c, 308)
@@ -178,7 +178,7 @@ func TestContentAllocate(t *testing.T) {
 	if got := readAll(t, c); !bytes.Equal(got, want) {
 		t.Fatal("allocated range does not read as zeros")
 	}
-	if err := c.Allocate(0, 1); err != nil {
+	if err := c.Allocate(0, 1, false); err != nil {
 		t.Fatal(err)
 	}
 	checkSizes(t, c, 308)

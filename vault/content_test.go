@@ -235,7 +235,7 @@ func TestContentModel(t *testing.T) {
 					default:
 						off := r.Int64N(int64(maxSize))
 						n := 1 + r.Int64N(int64(2*cs))
-						if err := m.c.Allocate(off, n); err != nil {
+						if err := m.c.Allocate(off, n, false); err != nil {
 							t.Fatal(err)
 						}
 						if off+n > int64(len(m.model)) {
@@ -300,7 +300,7 @@ func TestContentArgs(t *testing.T) {
 	if err := c.Truncate(c.lay.maxPlain + 1); err == nil {
 		t.Fatal("truncate past the maximum size accepted")
 	}
-	if err := c.Allocate(0, 0); err == nil {
+	if err := c.Allocate(0, 0, false); err == nil {
 		t.Fatal("zero-length allocate accepted")
 	}
 	if n, err := c.ReadAt(make([]byte, 4), 0); n != 0 || err != io.EOF {

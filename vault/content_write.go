@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"syscall"
@@ -13,8 +14,13 @@ import (
 // partial ones); growing rewrites the old last chunk as a full chunk and
 // leaves chunks wholly between the old end and off as holes. Full chunks
 // come straight from p, are sealed in parallel and written with one
-// WriteAt.
-func (c *Content) WriteAt(p []byte, off int64) (int, error) {
+// WriteAt per run (see store for the order).
+//
+// When the backing write fails (ENOSPC, EDQUOT, EIO), the file keeps its
+// old content except for whole chunks at the start of the write that were
+// already replaced: n counts their bytes, so a caller that reports n as a
+// short write has acknowledged exactly what changed.
+func (c *Content) WriteAt(p []byte, off int64) (n int, err error) {
 	if off < 0 {
 		return 0, fmt.Errorf("%s: write at negative offset %d: %w", c.Name(), off, syscall.EINVAL)
 	}
@@ -36,8 +42,9 @@ func (c *Content) WriteAt(p []byte, off int64) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := c.modify(s, size, max(size, end), p, off); err != nil {
-		return 0, err
+	done, err := c.modify(s, size, max(size, end), p, off)
+	if err != nil {
+		return int(done), err
 	}
 	return len(p), nil
 }
@@ -76,14 +83,21 @@ func (c *Content) Truncate(size int64) error {
 	if old == size {
 		return nil
 	}
-	return c.modify(s, old, size, nil, 0)
+	_, err = c.modify(s, old, size, nil, 0)
+	return err
 }
 
-// Allocate implements fallocate mode 0: the file grows to cover
-// [off, off+length) if it is shorter, reading as zeros there; it never
-// shrinks. Disk space is not reserved: the new chunks are holes, as after
-// a truncate up.
-func (c *Content) Allocate(off, length int64) error {
+// Allocate implements fallocate mode 0 (keepSize false) and
+// FALLOC_FL_KEEP_SIZE: it reserves the backing space that chunks of
+// [off, off+length) need as full lines, so that later writes into the
+// range cannot fail for lack of space; mode 0 then grows the file to
+// cover the range if it is shorter (reading as zeros there). It never
+// shrinks. The reservation is a fallocate(FALLOC_FL_KEEP_SIZE) of the
+// backing file: reserved bytes inside the file read as NUL, which is what
+// a hole is, so no chunk changes and a crash leaves nothing to repair.
+// A backing that cannot reserve (no fallocate) fails with EOPNOTSUPP and
+// the file is unchanged, so posix_fallocate falls back to writing zeros.
+func (c *Content) Allocate(off, length int64, keepSize bool) error {
 	if off < 0 || length <= 0 {
 		return fmt.Errorf("%s: allocate %d bytes at %d: %w", c.Name(), length, off, syscall.EINVAL)
 	}
@@ -102,10 +116,68 @@ func (c *Content) Allocate(off, length int64) error {
 	if err != nil {
 		return err
 	}
+	newSize := size
+	if !keepSize {
+		newSize = max(size, end)
+	}
+	lay := c.lay
+	first, last := off/lay.chunk, (end-1)/lay.chunk
+	lo := lay.lineOff(first)
+	if size > 0 && end > size {
+		// The old last chunk becomes a full line when the file grows
+		// into the range.
+		oldLast, _ := lay.lastChunk(size)
+		lo = min(lo, lay.lineOff(oldLast))
+	}
+	hi := lay.lineOff(last + 1)
+	if newLast, _ := lay.lastChunk(max(newSize, 1)); last >= newLast {
+		// The range reaches the last chunk: its line may be up to a
+		// full last line (with its pad) after later writes.
+		hi = lay.lineOff(last) + lastLineLen(lay.chunk)
+		if !keepSize {
+			hi = lay.backingSize(newSize)
+		}
+	}
+	if size == 0 {
+		lo = 0 // the header line too
+	}
 	if end <= size {
+		hi = min(hi, s)
+	}
+	if err := reserve(c.b, lo, hi-lo); err != nil {
+		return fmt.Errorf("%s: reserving %d backing bytes: %w", c.Name(), hi-lo, err)
+	}
+	if newSize == size {
 		return nil
 	}
-	return c.modify(s, size, end, nil, 0)
+	_, err = c.modify(s, size, newSize, nil, 0)
+	return err
+}
+
+// reserver is a Backing that can reserve space without changing its
+// size (tests' in-memory backings).
+type reserver interface {
+	Reserve(off, n int64) error
+}
+
+// reserve allocates backing bytes [off, off+n) without changing the
+// file's size or content: fallocate(FALLOC_FL_KEEP_SIZE).
+func reserve(b Backing, off, n int64) error {
+	switch r := b.(type) {
+	case reserver:
+		return r.Reserve(off, n)
+	case syscall.Conn:
+		rc, err := r.SyscallConn()
+		if err != nil {
+			return err
+		}
+		var ferr error
+		if err := rc.Control(func(fd uintptr) { ferr = fallocateKeepSize(fd, off, n) }); err != nil {
+			return err
+		}
+		return ferr
+	}
+	return syscall.EOPNOTSUPP
 }
 
 // span is a run [lo, hi) of chunks written with one backing WriteAt.
@@ -134,12 +206,35 @@ type writePlan struct {
 	nspans           int
 	specials         [4]special
 	nspecials        int
+	// olds are the old lines fillSpecials read, kept to undo a failed
+	// in-place write.
+	olds  [4]segment
+	nolds int
+}
+
+// oldBytes returns the old backing bytes [lo, hi) if fillSpecials read
+// them.
+func (w *writePlan) oldBytes(lo, hi int64) ([]byte, bool) {
+	for _, o := range w.olds[:w.nolds] {
+		if o.at <= lo && hi <= o.at+int64(len(o.b)) {
+			return o.b[lo-o.at : hi-o.at], true
+		}
+	}
+	return nil, false
+}
+
+// errorsIsNoSpace reports whether err says the backing is out of space
+// or quota.
+func errorsIsNoSpace(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT)
 }
 
 // modify rewrites the file from size to newSize (> 0) with p at off. The
 // caller holds the exclusive lock; s is the backing size. Afterwards the
 // cached backing size is the new one, or unknown if the change failed.
-func (c *Content) modify(s, size, newSize int64, p []byte, off int64) (err error) {
+// On failure, done counts the bytes of p that were written (see WriteAt)
+// and the file is otherwise unchanged (see store).
+func (c *Content) modify(s, size, newSize int64, p []byte, off int64) (done int64, err error) {
 	defer func() {
 		if err != nil {
 			c.bsize.Store(-1)
@@ -155,7 +250,7 @@ func (c *Content) modify(s, size, newSize int64, p []byte, off int64) (err error
 	} else {
 		var err error
 		if w.fk, err = c.loadKey(); err != nil {
-			return err
+			return 0, err
 		}
 		w.oldLast, w.oldLen = w.lay.lastChunk(size)
 	}
@@ -175,36 +270,166 @@ func (c *Content) modify(s, size, newSize int64, p []byte, off int64) (err error
 	defer c.putBuf(bp)
 	buf := *bp
 	if err := w.fillSpecials(buf[:scratchLen], slot, buf[scratchLen:scratchLen+oldLen]); err != nil {
-		return err
+		return 0, err
 	}
 	out := buf[scratchLen+oldLen:]
 
-	written := s
+	// Seal everything before the first backing write.
+	var segs [len(w.spans) + 1]segment
+	nsegs := 0
 	if fresh && w.spans[0].lo != 0 {
-		if _, err := c.b.WriteAt(w.fk.line[:], 0); err != nil {
-			return fmt.Errorf("%s: %w", c.Name(), err)
-		}
+		segs[0] = segment{at: 0, b: w.fk.line[:]}
+		nsegs = 1
 	}
 	for _, sp := range w.spans[:w.nspans] {
 		hdr := fresh && sp.lo == 0
 		n := w.spanBytes(sp, fresh)
 		at := w.sealSpan(sp, hdr, out[:n])
-		c.prefetchForWrite(at, n)
-		if _, err := c.b.WriteAt(out[:n], at); err != nil {
-			return fmt.Errorf("%s: %w", c.Name(), err)
-		}
-		written = max(written, at+n)
+		segs[nsegs] = segment{at: at, b: out[:n]}
+		nsegs++
 		out = out[n:]
 	}
-	if want := w.lay.backingSize(newSize); written != want {
-		if err := c.b.Truncate(want); err != nil {
-			return fmt.Errorf("%s: %w", c.Name(), err)
-		}
+	if done, err := w.store(segs[:nsegs]); err != nil {
+		return done, fmt.Errorf("%s: %w", c.Name(), err)
 	}
 	if fresh {
 		c.fk.Store(w.fk)
 	}
-	return nil
+	return 0, nil
+}
+
+// segment is sealed bytes to write at a backing offset.
+type segment struct {
+	at int64
+	b  []byte
+}
+
+// store writes the sealed segments (in ascending order) so that a failed
+// write, or a crash, between any two backing writes loses nothing that
+// was there before:
+//
+//  1. Every byte past the old end of the backing file, first. The old
+//     last line, still marked final, now ends the valid content and
+//     readers reject the tail after it (a crash leaves the old content
+//     plus a tail that fsck --repair cuts). A failure truncates the
+//     file back to its old size.
+//  2. The bytes inside the old file, in place. Tokens are rewritten in
+//     place over allocated bytes, which cannot fail for space; only
+//     writing into a hole allocates. The old last line is the last
+//     thing replaced, once everything after it is in place. On
+//     failure, the line the write broke off in is put back (from the
+//     old bytes fillSpecials read, or as NUL: ENOSPC can only strike
+//     inside a hole, which was all NUL), as is every rewritten line
+//     that is wrong for the old size; whole non-last chunks already
+//     replaced keep their new content and count as written.
+//  3. Cutting the file when it shrinks: the new last line, marked
+//     final, was written in place in step 2, so until the cut the file
+//     is the old one with a damaged tail.
+func (w *writePlan) store(segs []segment) (done int64, err error) {
+	c := w.c
+	oldS, newS := w.oldS, w.lay.backingSize(w.newSize)
+	grew := false
+	for _, sg := range segs {
+		c.prefetchForWrite(sg.at, int64(len(sg.b)))
+	}
+	for _, sg := range segs {
+		end := sg.at + int64(len(sg.b))
+		if end <= oldS {
+			continue
+		}
+		from := max(sg.at, oldS)
+		grew = true
+		if _, err := c.b.WriteAt(sg.b[from-sg.at:], from); err != nil {
+			return 0, w.undoGrowth(err)
+		}
+	}
+	for _, sg := range segs {
+		if sg.at >= oldS {
+			continue
+		}
+		b := sg.b[:min(int64(len(sg.b)), oldS-sg.at)]
+		if n, err := c.b.WriteAt(b, sg.at); err != nil {
+			done := w.undoInPlace(sg.at, b, int64(n), err)
+			if grew {
+				if terr := w.undoGrowth(nil); terr != nil {
+					return 0, fmt.Errorf("%w (and restoring the old size: %w)", err, terr)
+				}
+			}
+			return done, err
+		}
+	}
+	cur := oldS
+	if grew {
+		cur = segs[len(segs)-1].at + int64(len(segs[len(segs)-1].b))
+	}
+	if cur != newS {
+		if err := c.b.Truncate(newS); err != nil {
+			if newS < oldS {
+				// Still the old size: put the old last lines back.
+				for _, sg := range segs {
+					if sg.at < oldS {
+						w.undoInPlace(sg.at, sg.b[:min(int64(len(sg.b)), oldS-sg.at)], 0, err)
+					}
+				}
+			}
+			return 0, err
+		}
+	}
+	return 0, nil
+}
+
+// undoGrowth cuts the backing file back to its old size after a failed
+// write (err, returned unchanged) past its old end.
+func (w *writePlan) undoGrowth(err error) error {
+	if terr := w.c.b.Truncate(w.oldS); terr != nil && err == nil {
+		return terr
+	}
+	return err
+}
+
+// undoInPlace repairs the in-place write of b at at that wrote only its
+// first n bytes and failed with err (n == 0 and a nil-free err also
+// serve to put back every line of b that is wrong for the old size). It
+// returns how many bytes of p are now in the file as whole new chunks.
+func (w *writePlan) undoInPlace(at int64, b []byte, n int64, err error) (done int64) {
+	lay := w.lay
+	brk := at + n // where the write broke off
+	lineOf := func(x int64) int64 { return (x - int64(fileHeaderLen)) / lay.line }
+	firstLine := lineOf(at)
+	brokeIn := int64(-1)
+	if n < int64(len(b)) && n > 0 {
+		brokeIn = lineOf(brk)
+	}
+	if n == 0 {
+		brk = at + int64(len(b)) // a full write to undo (failed cut)
+	}
+	noSpace := errorsIsNoSpace(err)
+	for i := firstLine; lay.lineOff(i) < brk; i++ {
+		lo, hi := max(lay.lineOff(i), at), min(lay.lineOff(i+1), brk)
+		if i == w.oldLast {
+			hi = brk // the old last line may reach into the next line's place
+		}
+		wrongForOld := i >= w.oldLast || i == w.newLast
+		if i != brokeIn && !wrongForOld {
+			continue
+		}
+		if old, ok := w.oldBytes(lo, hi); ok {
+			w.c.b.WriteAt(old, lo)
+		} else if i == brokeIn && noSpace {
+			w.c.b.WriteAt(make([]byte, hi-lo), lo)
+		}
+		if i == w.oldLast {
+			break
+		}
+	}
+	if brokeIn < 0 || len(w.p) == 0 {
+		return 0
+	}
+	// Chunks firstLine..brokeIn-1 hold new content.
+	if firstLine*lay.chunk > w.off {
+		return 0
+	}
+	return max(min(brokeIn*lay.chunk, w.end, w.oldSize)-w.off, 0)
 }
 
 // plan chooses the chunks to write: those the write covers; the old last
@@ -357,6 +582,9 @@ func (w *writePlan) fillSpecials(scratch []byte, slot int64, oldBuf []byte) erro
 		if err := c.readFull(lines, start); err != nil {
 			return err
 		}
+		w.olds[w.nolds] = segment{at: start, b: lines}
+		w.nolds++
+		oldBuf = oldBuf[len(lines):]
 		if wk == nil {
 			wk = c.worker(w.fk)
 		}
