@@ -78,10 +78,21 @@ func (c *Content) mapped(end int64) []byte {
 }
 
 // copyMapped copies len(p) backing bytes at off out of m. The bytes are
-// within the size the caller saw under the lock, so a fault means the
-// backing file was cut behind fernetfs's back, or the device failed:
-// either is an error for this read, never a crash.
-func (c *Content) copyMapped(p, m []byte, off int64) (err error) {
+// within the size the caller saw under the lock, so a fault is never a
+// crash: the bytes are then read with pread, which reports a file cut
+// behind fernetfs's back or a failing device. A fault is not always
+// damage: on tmpfs a read fault on a hole allocates a page, which fails
+// when the disk is full, while pread reads the hole as zeros.
+func (c *Content) copyMapped(p, m []byte, off int64) error {
+	if !copyCatchingFault(p, m[off:off+int64(len(p))]) {
+		return c.readFull(p, off)
+	}
+	return nil
+}
+
+// copyCatchingFault copies src to dst and reports false if reading src
+// faulted.
+func copyCatchingFault(dst, src []byte) (ok bool) {
 	prev := debug.SetPanicOnFault(true)
 	defer func() {
 		debug.SetPanicOnFault(prev)
@@ -89,12 +100,11 @@ func (c *Content) copyMapped(p, m []byte, off int64) (err error) {
 			if _, fault := r.(interface{ Addr() uintptr }); !fault {
 				panic(r) // a bug, not the file: let the fs guard report it
 			}
-			err = fmt.Errorf("%w: %s: backing file unreadable at %d (cut or failing behind fernetfs's back?)",
-				ErrCorrupt, c.Name(), off)
+			ok = false
 		}
 	}()
-	copy(p, m[off:off+int64(len(p))])
-	return nil
+	copy(dst, src)
+	return true
 }
 
 // Close releases what the Content holds besides the backing file (its
