@@ -1,0 +1,509 @@
+package fs
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/fernetfs/fernetfs/vault"
+)
+
+func init() {
+	helperModes["serve"] = helperServe
+}
+
+// helperServe mounts the vault at args[0] (test password) on args[1],
+// says "mounted" on stdout and serves until it is killed.
+func helperServe(args []string) error {
+	if len(args) != 2 {
+		return fmt.Errorf("want backing mountpoint, got %q", args)
+	}
+	v, err := vault.Unlock(args[0], vault.Credential{Password: testPassword})
+	if err != nil {
+		return err
+	}
+	srv, err := Mount(v, args[1], Options{})
+	if err != nil {
+		return err
+	}
+	fmt.Println("mounted")
+	srv.Wait()
+	return nil
+}
+
+// daemon is a mount served by a child process (helperServe), which a
+// test may kill -9.
+type daemon struct {
+	cmd *exec.Cmd
+	mnt string
+}
+
+// startDaemon mounts backing at mnt in a child process and returns once
+// the mount is there.
+func startDaemon(t *testing.T, backing, mnt string) *daemon {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], backing, mnt)
+	cmd.Env = append(os.Environ(), helperEnv+"=serve")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var errBuf syncBuffer
+	cmd.Stderr = &errBuf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	d := &daemon{cmd: cmd, mnt: mnt}
+	t.Cleanup(func() { d.kill(t) })
+	line := make(chan string, 1)
+	go func() {
+		s, _ := bufio.NewReader(out).ReadString('\n')
+		line <- s
+	}()
+	select {
+	case s := <-line:
+		if s != "mounted\n" {
+			t.Fatalf("daemon: %q %s", s, errBuf.String())
+		}
+	case <-time.After(time.Minute):
+		t.Fatalf("daemon did not mount: %s", errBuf.String())
+	}
+	return d
+}
+
+// kill kills the daemon with SIGKILL (if it still runs) and removes its
+// dead mount.
+func (d *daemon) kill(t *testing.T) {
+	t.Helper()
+	if d.cmd.ProcessState == nil {
+		d.cmd.Process.Kill()
+		d.cmd.Wait()
+	}
+	if isMounted(t, d.mnt) {
+		if err := unix.Unmount(d.mnt, 0); err != nil {
+			unix.Unmount(d.mnt, unix.MNT_DETACH)
+		}
+	}
+	if isMounted(t, d.mnt) {
+		t.Errorf("%s is still mounted", d.mnt)
+	}
+}
+
+// crashFile is one file of TestCrashKeepsData: what the mount
+// acknowledged, and the operation under way when the daemon died.
+type crashFile struct {
+	name string
+	cur  []byte
+	// next lists the contents the file may have if the daemon died
+	// during the operation under way (nil: none under way). It is
+	// computed only when needed, to keep the workload's own work small
+	// next to the daemon's.
+	next func() [][]byte
+	// inPlace is set when the operation under way rewrites whole
+	// chunks [lo, hi) in place (an overwrite inside the file): a kill
+	// can tear the pwrite between two pages, so some of those chunks
+	// may read as damaged (EIO), the others as old or new.
+	inPlace    bool
+	ipLo, ipHi int64
+}
+
+// TestCrashKeepsData kills the mount daemon with SIGKILL at a random
+// moment while files are appended to, overwritten, truncated and
+// fsync'd, in 30 rounds. After each kill every file, read offline, must
+// hold exactly what the mount acknowledged (the daemon writes the
+// backing before replying, and the page cache outlives the process),
+// except the file being changed, which may instead show the content
+// after that change, or be rejected as corrupt: then cutting it to the
+// backing size of one of those contents, as fsck --repair cuts a torn
+// tail, must give that content back. Nothing may read silently short,
+// empty or different, and fsck must then be clean.
+func TestCrashKeepsData(t *testing.T) {
+	requireFuse(t)
+	// A tmpfs BACKING: fsync costs nothing there, so the kills land
+	// in the writes rather than in waits for the disk.
+	backing := filepath.Join(smallTmpfs(t, 128<<20), "backing")
+	if err := os.Mkdir(backing, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	v, _, err := vault.Create(backing, testPassword, vault.CreateOptions{Iterations: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	seed := testSeed(t)
+	r := rand.New(rand.NewPCG(seed, 10))
+	files := make([]*crashFile, 4)
+	for i := range files {
+		files[i] = &crashFile{name: fmt.Sprintf("f%d", i)}
+	}
+	const rounds = 60
+	kills := 0
+	for round := range rounds {
+		mnt := filepath.Join(t.TempDir(), "mnt")
+		if err := os.Mkdir(mnt, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		d := startDaemon(t, backing, mnt)
+		delay := time.Duration(r.Int64N(int64(15 * time.Millisecond)))
+		killed := make(chan struct{})
+		timer := time.AfterFunc(delay, func() {
+			d.cmd.Process.Kill()
+			close(killed)
+		})
+		ops := crashWorkload(t, r, mnt, files, killed)
+		timer.Stop()
+		d.kill(t)
+		kills++
+		for _, f := range files {
+			checkCrashFile(t, v, backing, f, fmt.Sprintf("round %d (kill after %v, %d operations)", round, delay, ops))
+		}
+	}
+	t.Logf("%d kills", kills)
+	want := map[string][]byte{}
+	for _, f := range files {
+		want[f.name] = f.cur
+	}
+	fsckVault(t, v, want)
+}
+
+// crashWorkload changes files through the mount until an operation
+// fails because the daemon is gone, and returns how many it completed.
+func crashWorkload(t *testing.T, r *rand.Rand, mnt string, files []*crashFile, killed chan struct{}) int {
+	t.Helper()
+	handles := make([]*os.File, len(files))
+	defer func() {
+		for _, h := range handles {
+			if h != nil {
+				h.Close()
+			}
+		}
+	}()
+	for ops := 0; ; ops++ {
+		i := r.IntN(len(files))
+		f := files[i]
+		var err error
+		if handles[i] == nil {
+			handles[i], err = os.OpenFile(filepath.Join(mnt, f.name), os.O_RDWR|os.O_CREATE, 0o600)
+		}
+		if err == nil {
+			err = crashStep(r, handles[i], f)
+		}
+		if err != nil {
+			select {
+			case <-killed:
+			case <-time.After(10 * time.Second):
+				t.Fatalf("%s: %v before the daemon was killed", f.name, err)
+			}
+			if !errors.Is(err, syscall.ENOTCONN) && !errors.Is(err, syscall.ECONNABORTED) && !errors.Is(err, syscall.EIO) {
+				t.Fatalf("%s: %v after the kill, want ENOTCONN", f.name, err)
+			}
+			return ops
+		}
+		f.next, f.inPlace = nil, false
+	}
+}
+
+// crashStep runs one random operation on f through h, recording in
+// f.next what the file may hold if it is interrupted.
+func crashStep(r *rand.Rand, h *os.File, f *crashFile) error {
+	const page = 4096
+	size := int64(len(f.cur))
+	switch op := r.IntN(8); {
+	case op < 4: // append (a write may be split at page boundaries)
+		p := randBytesFS(r, 1+r.IntN(256<<10))
+		return crashWrite(h, f, p, size)
+	case op < 6: // overwrite whole chunks inside the file
+		if size < page {
+			return h.Sync()
+		}
+		n := min(1+r.Int64N(64), size/page)
+		off := r.Int64N(size/page-n+1) * page
+		p := randBytesFS(r, int(n*page))
+		f.inPlace, f.ipLo, f.ipHi = true, off/page, off/page+n
+		return crashWrite(h, f, p, off)
+	case op < 7:
+		newSize := r.Int64N(size + 64<<10)
+		if size > 1<<20 {
+			newSize = r.Int64N(size/2 + 1)
+		}
+		cur := f.cur
+		f.next = func() [][]byte { return [][]byte{resizeFS(cur, newSize)} }
+		if err := h.Truncate(newSize); err != nil {
+			return err
+		}
+		f.cur = resizeFS(cur, newSize)
+		return nil
+	default:
+		return h.Sync()
+	}
+}
+
+// crashWrite writes p at off and records the states an interrupted
+// write may leave: the kernel sends a write as one request per run of
+// pages, split after a partial page it does not have cached, so any
+// prefix ending at a page boundary may be written.
+func crashWrite(h *os.File, f *crashFile, p []byte, off int64) error {
+	const page = 4096
+	cur := f.cur
+	apply := func(n int64) []byte {
+		w := resizeFS(bytes.Clone(cur), max(int64(len(cur)), off+n))
+		copy(w[off:], p[:n])
+		return w
+	}
+	f.next = func() [][]byte {
+		next := [][]byte{apply(int64(len(p)))}
+		for b := (off/page + 1) * page; b < off+int64(len(p)); b += page {
+			next = append(next, apply(b-off))
+		}
+		return next
+	}
+	if _, err := h.WriteAt(p, off); err != nil {
+		return err
+	}
+	f.cur = apply(int64(len(p)))
+	return nil
+}
+
+func randBytesFS(r *rand.Rand, n int) []byte {
+	b := make([]byte, n)
+	for i := 0; i+8 <= n; i += 8 {
+		v := r.Uint64()
+		for k := range 8 {
+			b[i+k] = byte(v >> (8 * k))
+		}
+	}
+	for i := n &^ 7; i < n; i++ {
+		b[i] = byte(r.Uint32())
+	}
+	return b
+}
+
+func resizeFS(b []byte, n int64) []byte {
+	if n <= int64(len(b)) {
+		return b[:n]
+	}
+	return append(b, make([]byte, n-int64(len(b)))...)
+}
+
+// checkCrashFile reads f offline after a kill and checks it as
+// TestCrashKeepsData says. A torn tail is cut, as fsck --repair would,
+// so the next round starts from a sound file; f.cur becomes what the
+// file holds.
+func checkCrashFile(t *testing.T, v *vault.Vault, backing string, f *crashFile, what string) {
+	t.Helper()
+	bp, err := v.ResolvePath(f.name)
+	if errors.Is(err, os.ErrNotExist) && len(f.cur) == 0 {
+		return // never created
+	}
+	if err != nil {
+		t.Fatalf("%s: %s: %v", what, f.name, err)
+	}
+	raw, err := os.ReadFile(bp)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cands := [][]byte{f.cur}
+	var next [][]byte
+	if f.next != nil {
+		next = f.next()
+		cands = append(cands, next...)
+	}
+	if got, err := readContent(v, raw); err == nil {
+		for _, c := range cands {
+			if bytes.Equal(got, c) {
+				f.cur = c
+				return
+			}
+		}
+		t.Fatalf("%s: %s reads with success as %d bytes, none of the %d contents it may have (acknowledged: %d bytes)", what, f.name, len(got), len(cands), len(f.cur))
+	}
+	for _, c := range cands {
+		s := vault.BackingSize(int64(len(c)), v.ChunkSize())
+		if s > int64(len(raw)) {
+			continue
+		}
+		if got, err := readContent(v, raw[:s]); err == nil && bytes.Equal(got, c) {
+			t.Logf("%s: %s: torn tail cut from %d to %d backing bytes", what, f.name, len(raw), s)
+			if err := os.Truncate(bp, s); err != nil {
+				t.Fatal(err)
+			}
+			f.cur = c
+			return
+		}
+	}
+	if f.inPlace && len(next) > 0 && len(next[0]) == len(f.cur) && checkTornInPlace(t, v, bp, raw, f, next[0], what) {
+		return
+	}
+	// The one window the write order leaves: the single pwrite that
+	// replaces the old last line in place once everything past it is
+	// written (so the file has its new size), or that writes the new
+	// last line over a full one before a cut (so it still has its old
+	// size), torn between two pages. Everything else is in place, and
+	// that one chunk is lost.
+	cs := int64(v.ChunkSize())
+	oldS := vault.BackingSize(int64(len(f.cur)), int(cs))
+	for _, c := range next {
+		s := vault.BackingSize(int64(len(c)), int(cs))
+		oldLast, newLast := (int64(len(f.cur))-1)/cs, (int64(len(c))-1)/cs
+		var lost int64
+		switch {
+		case len(f.cur) == 0 || len(c) == 0:
+			continue
+		case len(c) > len(f.cur) && s == int64(len(raw)):
+			lost = oldLast
+		case len(c) < len(f.cur) && oldS == int64(len(raw)):
+			lost = newLast
+		default:
+			continue
+		}
+		bad, same := chunkStates(v, raw[:s], c)
+		if !same || len(bad) != 1 || bad[0] != lost {
+			continue
+		}
+		t.Logf("%s: %s: the in-place rewrite of last line %d was torn: that chunk is lost (the documented window); restoring it from the model", what, f.name, bad[0])
+		if err := os.Truncate(bp, s); err != nil {
+			t.Fatal(err)
+		}
+		bf, err := os.OpenFile(bp, os.O_RDWR, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wc := v.OpenContent(bf, f.name)
+		lo := bad[0] * cs
+		_, err = wc.WriteAt(c[lo:min(lo+cs, int64(len(c)))], lo)
+		wc.Close()
+		bf.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.cur = c
+		return
+	}
+	_, err = readContent(v, raw)
+	t.Fatalf("%s: %s is damaged (%v) and cutting it gives none of the %d contents it may have (acknowledged: %d bytes, backing now %d bytes)", what, f.name, err, len(cands), len(f.cur), len(raw))
+}
+
+// chunkStates reads every chunk of the backing file raw and compares
+// it with want: bad lists the chunks that fail to read, same reports
+// whether all the others hold want's bytes.
+func chunkStates(v *vault.Vault, raw, want []byte) (bad []int64, same bool) {
+	cs := int64(v.ChunkSize())
+	c := v.OpenContent(&memFile{b: raw}, "crash")
+	size, err := c.Size()
+	if err != nil || size != int64(len(want)) {
+		return nil, false
+	}
+	same = true
+	for i := int64(0); i*cs < size; i++ {
+		lo, hi := i*cs, min((i+1)*cs, size)
+		got := make([]byte, hi-lo)
+		if _, err := c.ReadAt(got, lo); err != nil && !(errors.Is(err, io.EOF) && hi == size) {
+			bad = append(bad, i)
+		} else if !bytes.Equal(got, want[lo:hi]) {
+			same = false
+		}
+	}
+	return bad, same
+}
+
+// checkTornInPlace accepts a file whose in-place overwrite was torn: only
+// chunks in [f.ipLo, f.ipHi) may be damaged, and every other chunk must
+// hold its old or (inside the range) its new content. The damaged
+// chunks are then rewritten with their new content, as the writer would
+// after the EIO, so the next round starts from a sound file.
+func checkTornInPlace(t *testing.T, v *vault.Vault, bp string, raw []byte, f *crashFile, next []byte, what string) bool {
+	t.Helper()
+	cs := int64(v.ChunkSize())
+	size := int64(len(f.cur))
+	if vault.BackingSize(size, int(cs)) != int64(len(raw)) {
+		return false
+	}
+	c := v.OpenContent(&memFile{b: raw}, "crash")
+	mixed := bytes.Clone(f.cur)
+	var bad []int64
+	for i := int64(0); i*cs < size; i++ {
+		lo, hi := i*cs, min((i+1)*cs, size)
+		got := make([]byte, hi-lo)
+		_, err := c.ReadAt(got, lo)
+		if err != nil && !(errors.Is(err, io.EOF) && hi == size) {
+			if i < f.ipLo || i >= f.ipHi {
+				return false
+			}
+			bad = append(bad, i)
+			copy(mixed[lo:hi], next[lo:hi])
+			continue
+		}
+		if !bytes.Equal(got, f.cur[lo:hi]) && !(i >= f.ipLo && i < f.ipHi && bytes.Equal(got, next[lo:hi])) {
+			return false
+		}
+		copy(mixed[lo:hi], got)
+	}
+	if len(bad) == 0 {
+		return false
+	}
+	t.Logf("%s: %s: in-place overwrite of chunks %d..%d torn, chunks %v read as EIO; rewriting them", what, f.name, f.ipLo, f.ipHi-1, bad)
+	bf, err := os.OpenFile(bp, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bf.Close()
+	wc := v.OpenContent(bf, f.name)
+	defer wc.Close()
+	for _, i := range bad {
+		lo, hi := i*cs, min((i+1)*cs, size)
+		if _, err := wc.WriteAt(next[lo:hi], lo); err != nil {
+			t.Fatalf("%s: rewriting chunk %d of %s: %v", what, i, f.name, err)
+		}
+	}
+	f.cur = mixed
+	return true
+}
+
+// readContent decrypts a whole backing file held in memory, checking
+// every chunk.
+func readContent(v *vault.Vault, raw []byte) ([]byte, error) {
+	c := v.OpenContent(&memFile{b: raw}, "crash")
+	if err := c.Check(nil); err != nil {
+		return nil, err
+	}
+	size, err := c.Size()
+	if err != nil {
+		return nil, err
+	}
+	got := make([]byte, size)
+	if _, err := c.ReadAt(got, 0); err != nil && size > 0 {
+		return nil, err
+	}
+	return got, nil
+}
+
+// memFile is a read-only vault.Backing over bytes.
+type memFile struct{ b []byte }
+
+func (m *memFile) ReadAt(p []byte, off int64) (int, error) {
+	return bytes.NewReader(m.b).ReadAt(p, off)
+}
+func (m *memFile) WriteAt(p []byte, off int64) (int, error) { return 0, syscall.EROFS }
+func (m *memFile) Truncate(int64) error                     { return syscall.EROFS }
+func (m *memFile) Stat() (os.FileInfo, error)               { return memFileInfo(len(m.b)), nil }
+
+type memFileInfo int64
+
+func (n memFileInfo) Name() string       { return "crash" }
+func (n memFileInfo) Size() int64        { return int64(n) }
+func (n memFileInfo) Mode() os.FileMode  { return 0o600 }
+func (n memFileInfo) ModTime() time.Time { return time.Time{} }
+func (n memFileInfo) IsDir() bool        { return false }
+func (n memFileInfo) Sys() any           { return nil }
+
+var _ vault.Backing = (*memFile)(nil)
