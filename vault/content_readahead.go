@@ -27,12 +27,16 @@ const coldWindow = 128 << 10
 // RWF_NOWAIT turned out to be unsupported.
 type backingFd struct {
 	fd atomic.Int64
+	// raw is the descriptor for writes (see writeBacking), -1 when the
+	// backing is not an *os.File. It never changes.
+	raw int64
 	// noCachestat is set once cachestat(2) (Linux 6.5) is missing.
 	noCachestat atomic.Bool
 }
 
 func (b *backingFd) init(f Backing) {
 	b.fd.Store(-1)
+	b.raw = -1
 	of, ok := f.(*os.File)
 	if !ok {
 		return
@@ -41,5 +45,5 @@ func (b *backingFd) init(f Backing) {
 	if err != nil {
 		return
 	}
-	rc.Control(func(fd uintptr) { b.fd.Store(int64(fd)) })
+	rc.Control(func(fd uintptr) { b.fd.Store(int64(fd)); b.raw = int64(fd) })
 }

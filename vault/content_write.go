@@ -161,38 +161,24 @@ func (c *Content) Allocate(off, length int64, keepSize bool) error {
 // writeBacking writes p at off and returns how many bytes were written
 // even when it fails part way, which os.File.WriteAt does not (it drops
 // the count of the pwrite that failed after a partial write).
-func writeBacking(b Backing, p []byte, off int64) (int, error) {
-	sc, ok := b.(syscall.Conn)
-	if !ok {
-		return b.WriteAt(p, off)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return b.WriteAt(p, off)
+func (c *Content) writeBacking(p []byte, off int64) (int, error) {
+	fd := c.fd.raw
+	if fd < 0 {
+		return c.b.WriteAt(p, off)
 	}
 	n := 0
-	var werr error
-	if err := rc.Control(func(fd uintptr) {
-		for n < len(p) {
-			m, err := unix.Pwrite(int(fd), p[n:], off+int64(n))
-			if err == unix.EINTR {
-				continue
-			}
-			if err != nil {
-				werr = err
-				return
-			}
-			if m == 0 {
-				werr = io.ErrShortWrite
-				return
-			}
-			n += m
+	for n < len(p) {
+		m, err := unix.Pwrite(int(fd), p[n:], off+int64(n))
+		if err == unix.EINTR {
+			continue
 		}
-	}); err != nil {
-		return n, err
-	}
-	if werr != nil {
-		return n, &os.PathError{Op: "write", Path: "backing file", Err: werr}
+		if err != nil {
+			return n, &os.PathError{Op: "write", Path: "backing file", Err: err}
+		}
+		if m == 0 {
+			return n, io.ErrShortWrite
+		}
+		n += m
 	}
 	return n, nil
 }
@@ -382,7 +368,7 @@ func (w *writePlan) store(segs []segment) (done int64, err error) {
 		}
 		from := max(sg.at, oldS)
 		grew = true
-		if _, err := writeBacking(c.b, sg.b[from-sg.at:], from); err != nil {
+		if _, err := c.writeBacking(sg.b[from-sg.at:], from); err != nil {
 			return 0, w.undoGrowth(err)
 		}
 	}
@@ -391,7 +377,7 @@ func (w *writePlan) store(segs []segment) (done int64, err error) {
 			continue
 		}
 		b := sg.b[:min(int64(len(sg.b)), oldS-sg.at)]
-		if n, err := writeBacking(c.b, b, sg.at); err != nil {
+		if n, err := c.writeBacking(b, sg.at); err != nil {
 			done := w.undoInPlace(sg.at, b, int64(n), err)
 			if grew {
 				if terr := w.undoGrowth(nil); terr != nil {
