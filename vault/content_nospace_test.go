@@ -35,6 +35,9 @@ type pageBacking struct {
 	data  []byte
 	pages map[int64]bool
 	log   *[]backingOp
+	// failCut makes the next truncate that shrinks the file fail with
+	// EIO, changing nothing.
+	failCut bool
 }
 
 // backingOp is one logged change: a write of data at off, or (data nil)
@@ -100,6 +103,10 @@ func (b *pageBacking) Truncate(size int64) error {
 	defer b.mu.Unlock()
 	b.d.mu.Lock()
 	defer b.d.mu.Unlock()
+	if b.failCut && size < int64(len(b.data)) {
+		b.failCut = false
+		return &os.PathError{Op: "truncate", Path: "backing", Err: syscall.EIO}
+	}
 	if b.log != nil {
 		*b.log = append(*b.log, backingOp{off: size})
 	}
@@ -212,12 +219,17 @@ func TestContentNoSpace(t *testing.T) {
 							f.model = f.model[:s] // KEEP_SIZE
 						}
 					}
-				default: // shrink to free space
+				default: // shrink to free space, or fail to
 					newSize := r.Int64N(size + 1)
-					what = fmt.Sprintf("truncate %d -> %d", size, newSize)
+					f.b.failCut = r.IntN(4) == 0
+					what = fmt.Sprintf("truncate %d -> %d (failing cut: %v)", size, newSize, f.b.failCut)
+					armed := f.b.failCut
 					if err = f.c.Truncate(newSize); err == nil {
 						f.model = resize(f.model, newSize)
+					} else if armed && !f.b.failCut && errors.Is(err, syscall.EIO) {
+						err = nil // the cut failed as told: nothing may change
 					}
+					f.b.failCut = false
 				}
 				if p != nil {
 					what = fmt.Sprintf("write %d@%d (size %d)", len(p), off, size)

@@ -435,8 +435,11 @@ func (w *writePlan) undoInPlace(at int64, b []byte, n int64, err error) (done in
 	noSpace := errorsIsNoSpace(err)
 	for i := firstLine; lay.lineOff(i) < brk; i++ {
 		lo, hi := max(lay.lineOff(i), at), min(lay.lineOff(i+1), brk)
-		if i == w.oldLast {
+		switch {
+		case i == w.oldLast:
 			hi = brk // the old last line may reach into the next line's place
+		case i == w.newLast:
+			hi = min(lay.lineOff(i)+lastLineLen(w.newLen), brk) // so may the new one
 		}
 		wrongForOld := i >= w.oldLast || i == w.newLast
 		if i != brokeIn && !wrongForOld {
@@ -447,7 +450,7 @@ func (w *writePlan) undoInPlace(at int64, b []byte, n int64, err error) (done in
 		} else if i == brokeIn && noSpace {
 			w.c.b.WriteAt(make([]byte, hi-lo), lo)
 		}
-		if i == w.oldLast {
+		if i == w.oldLast || i == w.newLast {
 			break
 		}
 	}
@@ -607,7 +610,13 @@ func (w *writePlan) fillSpecials(scratch []byte, slot int64, oldBuf []byte) erro
 		}
 		a, b := w.specials[k].idx, w.specials[j-1].idx
 		start := w.lay.lineOff(a)
-		lines := oldBuf[:w.oldLineEnd(b)-start]
+		end := w.oldLineEnd(b)
+		if b == w.newLast && b < w.oldLast {
+			// A new last line of C bytes reaches 15 bytes into the
+			// next line's place: keep those old bytes too, for undo.
+			end = min(max(end, w.lay.lineOff(b)+lastLineLen(w.newLen)), w.oldS)
+		}
+		lines := oldBuf[:end-start]
 		if err := c.readFull(lines, start); err != nil {
 			return err
 		}
