@@ -417,9 +417,10 @@ func (w *writePlan) undoGrowth(err error) error {
 }
 
 // undoInPlace repairs the in-place write of b at at that wrote only its
-// first n bytes and failed with err (n == 0 and a nil-free err also
-// serve to put back every line of b that is wrong for the old size). It
-// returns how many bytes of p are now in the file as whole new chunks.
+// first n bytes and failed with err. With n == 0 it treats all of b as
+// written (as after a failed cut) and puts back every line that is wrong
+// for the old size. It returns how many bytes of p are now in the file
+// as whole new chunks.
 func (w *writePlan) undoInPlace(at int64, b []byte, n int64, err error) (done int64) {
 	lay := w.lay
 	brk := at + n // where the write broke off
