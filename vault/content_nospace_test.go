@@ -419,3 +419,51 @@ func checkCrashState(t *testing.T, v *Vault, state, oldModel, newModel []byte, w
 	}
 	t.Fatalf("%s: rejected, and neither the old nor the new content survives (backing %d bytes)", what, len(state))
 }
+
+// TestContentAllocateReserves allocates a range (growing the file or
+// not, with and without KEEP_SIZE), then uses up the disk, then writes
+// the whole range in random pieces: none may fail for lack of space.
+func TestContentAllocateReserves(t *testing.T) {
+	for _, cs := range []int{64, 4096} {
+		for _, keep := range []bool{false, true} {
+			t.Run(fmt.Sprint(cs, keep), func(t *testing.T) {
+				r := rand.New(rand.NewPCG(uint64(cs), 11))
+				v := fixedVault(cs)
+				d := &disk{free: 1 << 20}
+				b := newPageBacking(d)
+				c := v.OpenContent(b, "f")
+				head := randBytes(r, 3*cs+5)
+				mustWrite(t, c, head, 0)
+				model := bytes.Clone(head)
+				// A hole in the middle of the file, then the range: from
+				// inside the file to past its end.
+				if err := c.Truncate(int64(12*cs + 7)); err != nil {
+					t.Fatal(err)
+				}
+				model = resize(model, int64(12*cs+7))
+				off, n := int64(2*cs+3), int64(20*cs+11)
+				if err := c.Allocate(off, n, keep); err != nil {
+					t.Fatal(err)
+				}
+				if !keep {
+					model = resize(model, off+n)
+				}
+				d.mu.Lock()
+				d.free = 0
+				d.mu.Unlock()
+				for pos := off; pos < off+n; {
+					k := min(1+r.Int64N(int64(3*cs)), off+n-pos)
+					p := randBytes(r, int(k))
+					if _, err := c.WriteAt(p, pos); err != nil {
+						t.Fatalf("write %d at %d into the allocated range: %v", k, pos, err)
+					}
+					model = resize(model, max(int64(len(model)), pos+k))
+					copy(model[pos:], p)
+					pos += k
+				}
+				f := &noSpaceFile{b: b, c: c, model: model}
+				checkNoSpaceFile(t, v, f, "after writing the range")
+			})
+		}
+	}
+}
