@@ -19,10 +19,6 @@ import (
 	"github.com/fernetfs/fernetfs/vault"
 )
 
-func init() {
-	helperModes["serve"] = helperServe
-}
-
 // helperServe mounts the vault at args[0] (test password) on args[1],
 // says "mounted" on stdout and serves until it is killed.
 func helperServe(args []string) error {

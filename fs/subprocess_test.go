@@ -34,8 +34,9 @@ var helperModes = map[string]func(args []string) error{
 	"mmap-private": helperMmapPrivate,
 	"mmap-extend":  helperMmapExtend,
 	"setlk-probe":  helperSetlkProbe,
-	// serve-allow-other is in chown_test.go.
+	// serve-allow-other is in chown_test.go, serve in crash_test.go.
 	"serve-allow-other": helperServeAllowOther,
+	"serve":             helperServe,
 }
 
 func init() {
