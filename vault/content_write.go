@@ -458,11 +458,16 @@ func (w *writePlan) undoInPlace(at int64, b []byte, n int64, err error) (done in
 	if brokeIn < 0 || len(w.p) == 0 {
 		return 0
 	}
-	// Chunks firstLine..brokeIn-1 hold new content.
+	// Chunks firstLine..brokeIn-1 hold new content, except the old and
+	// new last chunks, which were put back.
 	if firstLine*lay.chunk > w.off {
 		return 0
 	}
-	return max(min(brokeIn*lay.chunk, w.end, w.oldSize)-w.off, 0)
+	kept := min(brokeIn, w.newLast)
+	if w.oldLast >= 0 {
+		kept = min(kept, w.oldLast)
+	}
+	return max(min(kept*lay.chunk, w.end, w.oldSize)-w.off, 0)
 }
 
 // plan chooses the chunks to write: those the write covers; the old last
