@@ -38,6 +38,10 @@ type pageBacking struct {
 	// failCut makes the next truncate that shrinks the file fail with
 	// EIO, changing nothing.
 	failCut bool
+	// failWrite makes the next write that reaches the page holding
+	// byte failAt fail there with EIO, as a failing device does.
+	failWrite bool
+	failAt    int64
 }
 
 // backingOp is one logged change: a write of data at off, or (data nil)
@@ -73,6 +77,11 @@ func (b *pageBacking) WriteAt(p []byte, off int64) (int, error) {
 	for n < len(p) {
 		at := off + int64(n)
 		pg := at / diskPage
+		if b.failWrite && b.failAt/diskPage == pg {
+			b.failWrite = false
+			b.logOp(off, p[:n])
+			return n, &os.PathError{Op: "write", Path: "backing", Err: syscall.EIO}
+		}
 		if !b.pages[pg] {
 			if b.d.free == 0 {
 				b.logOp(off, p[:n])
@@ -466,4 +475,118 @@ func TestContentAllocateReserves(t *testing.T) {
 			})
 		}
 	}
+}
+
+// TestContentIOError makes random writes and truncates fail part way
+// with EIO, as a failing device does. A failed truncate must change
+// nothing; a failed write may only have replaced the whole chunks it
+// reports as written, and may leave at most one chunk torn, one that the
+// write was replacing entirely (its old bytes were never read, so
+// nothing can put them back), which readers then reject.
+func TestContentIOError(t *testing.T) {
+	for _, cs := range []int{64, 4096} {
+		t.Run(fmt.Sprint(cs), func(t *testing.T) {
+			seed := rand.Uint64()
+			t.Logf("seed %d", seed)
+			r := rand.New(rand.NewPCG(seed, 12))
+			v := fixedVault(cs)
+			lay := newLayout(cs)
+			b := newPageBacking(&disk{free: 1 << 30})
+			f := &noSpaceFile{b: b, c: v.OpenContent(b, "f")}
+			failures, torn := 0, 0
+			for step := 0; step < 400; step++ {
+				size := int64(len(f.model))
+				if size > int64(16*cs) {
+					if err := f.c.Truncate(int64(cs)); err != nil {
+						t.Fatal(err)
+					}
+					f.model = f.model[:cs]
+					continue
+				}
+				b.failWrite = r.IntN(2) == 0
+				b.failAt = r.Int64N(lay.backingSize(size+int64(4*cs)) + 1)
+				var what string
+				var err error
+				if r.IntN(4) == 0 {
+					newSize := r.Int64N(size + int64(3*cs) + 1)
+					what = fmt.Sprintf("truncate %d -> %d", size, newSize)
+					if err = f.c.Truncate(newSize); err == nil {
+						f.model = resize(f.model, newSize)
+					}
+				} else {
+					off := r.Int64N(size + int64(cs) + 1)
+					p := randBytes(r, 1+r.IntN(3*cs))
+					what = fmt.Sprintf("write %d@%d (size %d)", len(p), off, size)
+					var n int
+					n, err = f.c.WriteAt(p, off)
+					if err == nil {
+						n = len(p)
+					}
+					if n > 0 {
+						f.model = resize(f.model, max(size, off+int64(n)))
+						copy(f.model[off:], p[:n])
+					}
+					if err != nil {
+						what += fmt.Sprintf(" (failing at backing byte %d; %d written)", b.failAt, n)
+						// A torn chunk may only be one the write replaced
+						// wholly.
+						bad := checkChunksBut(t, v, b, f.model, what)
+						if len(bad) > 1 {
+							t.Fatalf("%s: chunks %v torn", what, bad)
+						}
+						for _, i := range bad {
+							cs64 := int64(cs)
+							if i*cs64 < off || min((i+1)*cs64, max(size, off+int64(len(p)))) > off+int64(len(p)) || i*cs64 >= size {
+								t.Fatalf("%s: chunk %d torn, which the write did not replace wholly", what, i)
+							}
+							// Put it back, as the writer would after EIO.
+							lo, hi := i*cs64, min((i+1)*cs64, int64(len(f.model)))
+							mustWrite(t, v.OpenContent(b, "fix"), p[lo-off:hi-off], lo)
+							copy(f.model[lo:hi], p[lo-off:hi-off])
+							torn++
+						}
+					}
+				}
+				b.failWrite = false
+				if err != nil {
+					failures++
+					if !errors.Is(err, syscall.EIO) {
+						t.Fatalf("step %d %s: %v, want EIO", step, what, err)
+					}
+				}
+				f.c = v.OpenContent(b, "f") // forget the cached size
+				checkNoSpaceFile(t, v, f, fmt.Sprintf("step %d %s (err %v)", step, what, err))
+			}
+			if failures == 0 {
+				t.Fatal("no operation failed")
+			}
+			t.Logf("%d operations failed with EIO, %d left a torn chunk", failures, torn)
+		})
+	}
+}
+
+// checkChunksBut reads every chunk of b and compares it with model; it
+// fails the test for a chunk that reads but differs, and returns the
+// chunks that do not read.
+func checkChunksBut(t *testing.T, v *Vault, b *pageBacking, model []byte, what string) (bad []int64) {
+	t.Helper()
+	c := v.OpenContent(&memBacking{data: b.bytes()}, "check")
+	size, err := c.Size()
+	if err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+	if size != int64(len(model)) {
+		t.Fatalf("%s: size %d, want %d", what, size, len(model))
+	}
+	cs := int64(v.ChunkSize())
+	for i := int64(0); i*cs < size; i++ {
+		lo, hi := i*cs, min((i+1)*cs, size)
+		got := make([]byte, hi-lo)
+		if _, err := c.ReadAt(got, lo); err != nil && !(errors.Is(err, io.EOF) && hi == size) {
+			bad = append(bad, i)
+		} else if !bytes.Equal(got, model[lo:hi]) {
+			t.Fatalf("%s: chunk %d differs", what, i)
+		}
+	}
+	return bad
 }
