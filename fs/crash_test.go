@@ -116,14 +116,15 @@ type crashFile struct {
 
 // TestCrashKeepsData kills the mount daemon with SIGKILL at a random
 // moment while files are appended to, overwritten, truncated and
-// fsync'd, in 30 rounds. After each kill every file, read offline, must
+// fsync'd, in 60 rounds. After each kill every file, read offline, must
 // hold exactly what the mount acknowledged (the daemon writes the
 // backing before replying, and the page cache outlives the process),
 // except the file being changed, which may instead show the content
 // after that change, or be rejected as corrupt: then cutting it to the
-// backing size of one of those contents, as fsck --repair cuts a torn
-// tail, must give that content back. Nothing may read silently short,
-// empty or different, and fsck must then be clean.
+// backing size of one of those contents must give that content back,
+// and fsck --repair (Content.RepairTail) must turn the file into it.
+// Nothing may read silently short, empty or different, and fsck must
+// be clean at the end.
 func TestCrashKeepsData(t *testing.T) {
 	requireFuse(t)
 	// A tmpfs BACKING: fsync costs nothing there, so the kills land
@@ -292,9 +293,9 @@ func resizeFS(b []byte, n int64) []byte {
 }
 
 // checkCrashFile reads f offline after a kill and checks it as
-// TestCrashKeepsData says. A torn tail is cut, as fsck --repair would,
-// so the next round starts from a sound file; f.cur becomes what the
-// file holds.
+// TestCrashKeepsData says. A torn tail is cut by fsck --repair, so the
+// next round starts from a sound file; f.cur becomes what the file
+// holds.
 func checkCrashFile(t *testing.T, v *vault.Vault, backing string, f *crashFile, what string) {
 	t.Helper()
 	bp, err := v.ResolvePath(f.name)
@@ -329,9 +330,15 @@ func checkCrashFile(t *testing.T, v *vault.Vault, backing string, f *crashFile, 
 			continue
 		}
 		if got, err := readContent(v, raw[:s]); err == nil && bytes.Equal(got, c) {
-			t.Logf("%s: %s: torn tail cut from %d to %d backing bytes", what, f.name, len(raw), s)
-			if err := os.Truncate(bp, s); err != nil {
+			// fsck --repair must find that content.
+			rep := repairTail(t, v, bp, f.name)
+			t.Logf("%s: %s: fsck --repair cut the torn tail from %d to %d backing bytes", what, f.name, rep.OldBacking, rep.NewBacking)
+			fixed, err := os.ReadFile(bp)
+			if err != nil {
 				t.Fatal(err)
+			}
+			if got, err := readContent(v, fixed); err != nil || !bytes.Equal(got, c) {
+				t.Fatalf("%s: %s: after fsck --repair (%+v): %d bytes, %v; want the %d bytes of the cut file", what, f.name, rep, len(got), err, len(c))
 			}
 			f.cur = c
 			return
@@ -412,6 +419,24 @@ func chunkStates(v *vault.Vault, raw, want []byte) (bad []int64, same bool) {
 	return bad, same
 }
 
+// repairTail does to the backing file bp what fsck --repair does to a
+// file that Check rejects.
+func repairTail(t *testing.T, v *vault.Vault, bp, name string) vault.TailRepair {
+	t.Helper()
+	bf, err := os.OpenFile(bp, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer bf.Close()
+	c := v.OpenContent(bf, name)
+	defer c.Close()
+	rep, err := c.RepairTail()
+	if err != nil {
+		t.Fatalf("fsck --repair of %s: %v", name, err)
+	}
+	return rep
+}
+
 // checkTornInPlace accepts a file whose in-place overwrite was torn: only
 // chunks in [f.ipLo, f.ipHi) may be damaged, and every other chunk must
 // hold its old or (inside the range) its new content. The damaged
@@ -455,6 +480,14 @@ func checkTornInPlace(t *testing.T, v *vault.Vault, bp string, raw []byte, f *cr
 	defer bf.Close()
 	wc := v.OpenContent(bf, f.name)
 	defer wc.Close()
+	// fsck --repair must leave damage in the middle alone (unless the
+	// torn chunk is the last one, where cutting would drop it).
+	if rep, err := wc.RepairTail(); bad[len(bad)-1] < (size-1)/cs && (err == nil || !errors.Is(err, vault.ErrNotTorn)) {
+		t.Fatalf("%s: fsck --repair of %s with chunks %v torn in the middle: %+v, %v; want ErrNotTorn", what, f.name, bad, rep, err)
+	}
+	if now, err := os.ReadFile(bp); err != nil || (bad[len(bad)-1] < (size-1)/cs && !bytes.Equal(now, raw)) {
+		t.Fatalf("%s: fsck --repair changed %s although it refused (%v)", what, f.name, err)
+	}
 	for _, i := range bad {
 		lo, hi := i*cs, min((i+1)*cs, size)
 		if _, err := wc.WriteAt(next[lo:hi], lo); err != nil {
