@@ -39,9 +39,12 @@ type pageBacking struct {
 	// EIO, changing nothing.
 	failCut bool
 	// failWrite makes the next write that reaches the page holding
-	// byte failAt fail there with EIO, as a failing device does.
+	// byte failAt fail there with failErr (EIO, as a failing device
+	// does, or ENOSPC, as a copy-on-write filesystem may even for a
+	// rewrite of allocated bytes).
 	failWrite bool
 	failAt    int64
+	failErr   syscall.Errno
 }
 
 // backingOp is one logged change: a write of data at off, or (data nil)
@@ -80,7 +83,7 @@ func (b *pageBacking) WriteAt(p []byte, off int64) (int, error) {
 		if b.failWrite && b.failAt/diskPage == pg {
 			b.failWrite = false
 			b.logOp(off, p[:n])
-			return n, &os.PathError{Op: "write", Path: "backing", Err: syscall.EIO}
+			return n, &os.PathError{Op: "write", Path: "backing", Err: b.failErr}
 		}
 		if !b.pages[pg] {
 			if b.d.free == 0 {
@@ -478,7 +481,8 @@ func TestContentAllocateReserves(t *testing.T) {
 }
 
 // TestContentIOError makes random writes and truncates fail part way
-// with EIO, as a failing device does. A failed truncate must change
+// with EIO, as a failing device does, or with ENOSPC at any page, as a
+// copy-on-write filesystem may. A failed truncate must change
 // nothing; a failed write may only have replaced the whole chunks it
 // reports as written, and may leave at most one chunk torn, one that the
 // write was replacing entirely (its old bytes were never read, so
@@ -505,6 +509,10 @@ func TestContentIOError(t *testing.T) {
 				}
 				b.failWrite = r.IntN(2) == 0
 				b.failAt = r.Int64N(lay.backingSize(size+int64(4*cs)) + 1)
+				b.failErr = syscall.EIO
+				if r.IntN(2) == 0 {
+					b.failErr = syscall.ENOSPC
+				}
 				var what string
 				var err error
 				if r.IntN(4) == 0 {
@@ -550,8 +558,8 @@ func TestContentIOError(t *testing.T) {
 				b.failWrite = false
 				if err != nil {
 					failures++
-					if !errors.Is(err, syscall.EIO) {
-						t.Fatalf("step %d %s: %v, want EIO", step, what, err)
+					if !errors.Is(err, b.failErr) {
+						t.Fatalf("step %d %s: %v, want %v", step, what, err, b.failErr)
 					}
 				}
 				f.c = v.OpenContent(b, "f") // forget the cached size

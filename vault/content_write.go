@@ -407,6 +407,22 @@ func (w *writePlan) store(segs []segment) (done int64, err error) {
 	return 0, nil
 }
 
+// holeAfter reports whether backing bytes [from, to), the rest of the
+// line a write broke off in, are all NUL: then the line was a hole (a
+// token has no NUL byte) and NUL puts it back. On tmpfs and ext4 a full
+// disk can only fail a write into a hole; on a copy-on-write filesystem
+// it can fail a rewrite of a token too, whose old bytes are unknown.
+func (w *writePlan) holeAfter(from, to int64) bool {
+	if to <= from {
+		return false
+	}
+	rest := make([]byte, to-from)
+	if w.c.readFull(rest, from) != nil {
+		return false
+	}
+	return allZero(rest)
+}
+
 // undoGrowth cuts the backing file back to its old size after a failed
 // write (err, returned unchanged) past its old end.
 func (w *writePlan) undoGrowth(err error) error {
@@ -448,7 +464,7 @@ func (w *writePlan) undoInPlace(at int64, b []byte, n int64, err error) (done in
 		}
 		if old, ok := w.oldBytes(lo, hi); ok {
 			w.c.b.WriteAt(old, lo)
-		} else if i == brokeIn && noSpace {
+		} else if i == brokeIn && noSpace && w.holeAfter(brk, min(lay.lineOff(i+1), w.oldS)) {
 			w.c.b.WriteAt(make([]byte, hi-lo), lo)
 		}
 		if i == w.oldLast || i == w.newLast {
