@@ -2,6 +2,7 @@ package vault
 
 import (
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"path/filepath"
 
@@ -72,9 +73,16 @@ func writeNewFileAt(dfd int, name string, data []byte, perm uint32) error {
 	return nil
 }
 
+// Errors of readSmallFileAt for a file that is there but is not what the
+// format allows; callers turn them into their own corruption errors.
+var (
+	errNotRegular = errors.New("not a regular file")
+	errTooLong    = errors.New("too long")
+)
+
 // readSmallFileAt reads a regular file of at most max bytes from dfd
 // without following a symlink and without blocking on a FIFO planted in
-// its place.
+// its place. It reads at most max+1 bytes, whatever the file's size.
 func readSmallFileAt(dfd int, name string, max int) ([]byte, error) {
 	fd, err := openatRetry(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
@@ -86,7 +94,7 @@ func readSmallFileAt(dfd int, name string, max int) ([]byte, error) {
 		return nil, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, fmt.Errorf("not a regular file")
+		return nil, errNotRegular
 	}
 	buf := make([]byte, max+1)
 	n := 0
@@ -104,7 +112,7 @@ func readSmallFileAt(dfd int, name string, max int) ([]byte, error) {
 		n += m
 	}
 	if n > max {
-		return nil, fmt.Errorf("longer than %d bytes", max)
+		return nil, fmt.Errorf("%w: more than %d bytes", errTooLong, max)
 	}
 	return buf[:n], nil
 }

@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"crypto/hmac"
 	"crypto/pbkdf2"
 	"crypto/rand"
@@ -9,7 +10,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/fernetfs/fernetfs/vault/fernet"
+	"golang.org/x/sys/unix"
 )
 
 // File names of the vault header and its backup in BACKING.
@@ -57,9 +58,9 @@ const (
 
 // KDF is the password-hashing part of the header.
 type KDF struct {
-	Name       string `json:"name"`
-	Iterations int    `json:"iterations"`
-	Salt       []byte `json:"salt"`
+	Name       string      `json:"name"`
+	Iterations int         `json:"iterations"`
+	Salt       base64Bytes `json:"salt"`
 }
 
 // Header is the parsed content of fernetfs.json.
@@ -71,8 +72,8 @@ type Header struct {
 	WrappedKey string   `json:"wrapped_master_key"`
 	// CreatedBy names the program that created the vault, for bug
 	// reports ("" in vaults made before it was recorded).
-	CreatedBy string `json:"created_by,omitempty"`
-	MAC       []byte `json:"mac"`
+	CreatedBy string      `json:"created_by,omitempty"`
+	MAC       base64Bytes `json:"mac"`
 }
 
 // MaxCreatedByLen bounds the header's created_by member.
@@ -180,16 +181,22 @@ func ParseHeader(data []byte) (*Header, error) {
 	return h, nil
 }
 
-// parseHeaderJSON is ParseHeader for both kinds of header.
+// parseHeaderJSON is ParseHeader for both kinds of header. It is exactly
+// as strict as FORMAT.md: the members and only those, each once and
+// spelled exactly, of the right types, base64 in canonical form, and
+// nothing but white space after the object.
 func parseHeaderJSON(data []byte) (*Header, error) {
+	if len(data) > MaxHeaderLen {
+		return nil, fmt.Errorf("%w: larger than %d bytes", ErrMalformedHeader, MaxHeaderLen)
+	}
+	if err := checkHeaderJSON(data); err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrMalformedHeader, err)
+	}
 	var h Header
-	dec := json.NewDecoder(strings.NewReader(string(data)))
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&h); err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrMalformedHeader, err)
-	}
-	if dec.More() {
-		return nil, fmt.Errorf("%w: trailing data after JSON object", ErrMalformedHeader)
 	}
 	if err := h.validate(); err != nil {
 		return nil, err
@@ -199,12 +206,9 @@ func parseHeaderJSON(data []byte) (*Header, error) {
 
 // ReadHeader reads and validates BACKING/fernetfs.json.
 func ReadHeader(dir string) (*Header, error) {
-	data, err := os.ReadFile(filepath.Join(dir, HeaderName))
-	if errors.Is(err, fs.ErrNotExist) {
-		if IsReverse(dir) {
-			return nil, fmt.Errorf("%w: %s has no %s (it is the plain folder of a reverse vault: use --reverse)", ErrNotVault, dir, HeaderName)
-		}
-		return nil, fmt.Errorf("%w: %s has no %s", ErrNotVault, dir, HeaderName)
+	data, err := readHeaderFile(dir, HeaderName)
+	if errors.Is(err, ErrNotVault) && IsReverse(dir) {
+		return nil, fmt.Errorf("%w: %s has no %s (it is the plain folder of a reverse vault: use --reverse)", ErrNotVault, dir, HeaderName)
 	}
 	if err != nil {
 		return nil, err
@@ -214,6 +218,30 @@ func ReadHeader(dir string) (*Header, error) {
 		return nil, fmt.Errorf("%s: %w", filepath.Join(dir, HeaderName), err)
 	}
 	return h, nil
+}
+
+// readHeaderFile reads dir/name (the header or its backup) as an
+// untrusted file: not through a symlink, without blocking on a FIFO, only
+// if it is a regular file, and at most MaxHeaderLen bytes of it. Anything
+// else there is a malformed header, so a planted FIFO, a link to
+// /dev/zero or a huge file fails at once instead of hanging or filling
+// memory.
+func readHeaderFile(dir, name string) ([]byte, error) {
+	path := filepath.Join(dir, name)
+	data, err := readSmallFileAt(unix.AT_FDCWD, path, MaxHeaderLen)
+	switch {
+	case err == nil:
+		return data, nil
+	case errors.Is(err, unix.ENOENT):
+		return nil, fmt.Errorf("%w: %s has no %s", ErrNotVault, dir, name)
+	case errors.Is(err, unix.ELOOP):
+		return nil, fmt.Errorf("%s: %w: a symbolic link, not a regular file", path, ErrMalformedHeader)
+	case errors.Is(err, errNotRegular):
+		return nil, fmt.Errorf("%s: %w: not a regular file", path, ErrMalformedHeader)
+	case errors.Is(err, errTooLong):
+		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrMalformedHeader, MaxHeaderLen)
+	}
+	return nil, fmt.Errorf("reading %s: %w", path, err)
 }
 
 func (h *Header) marshal() []byte {

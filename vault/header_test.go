@@ -142,6 +142,11 @@ func FuzzParseHeader(f *testing.F) {
 	Create(dir, []byte("pw"), CreateOptions{Iterations: testIterations, CreatedBy: "fernetfs test"})
 	good, _ := os.ReadFile(filepath.Join(dir, HeaderName))
 	f.Add(good)
+	frozen := frozenHeader(f)
+	f.Add([]byte(frozen))
+	f.Add([]byte(frozen + "}"))
+	f.Add([]byte(strings.Replace(frozen, `"chunk_size": 4096`, `"chunk_size": 4096, "chunk_size": 4096`, 1)))
+	f.Add([]byte(strings.Replace(frozen, `"salt"`, `"Salt"`, 1)))
 	f.Add([]byte("{}"))
 	f.Add([]byte(`{"format":1}`))
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -6,14 +6,12 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/fernetfs/fernetfs/vault/fernet"
 )
@@ -27,10 +25,6 @@ const ReverseHeaderName = ".fernetfs.reverse.json"
 // ReverseHeaderBackupName keeps the previous reverse header after a
 // password change, as fernetfs.json.bak does in a vault.
 const ReverseHeaderBackupName = ReverseHeaderName + ".bak"
-
-// maxHeaderLen bounds the read of a header file: a valid one is well
-// under 1 KiB, a hostile one must not make us read gigabytes.
-const maxHeaderLen = 64 << 10
 
 // HKDF labels of the keys that derive, in a reverse vault, what a forward
 // vault draws at random (FORMAT.md "Reverse vaults").
@@ -98,36 +92,14 @@ func IsReverse(dir string) bool {
 // ReadReverseHeader reads and validates dir's reverse header.
 func ReadReverseHeader(dir string) (*Header, error) {
 	path := filepath.Join(dir, ReverseHeaderName)
-	d, err := os.OpenRoot(dir)
-	if err != nil {
-		return nil, err
-	}
-	defer d.Close()
-	f, err := d.OpenFile(ReverseHeaderName, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
-	if errors.Is(err, fs.ErrNotExist) {
+	data, err := readHeaderFile(dir, ReverseHeaderName)
+	if errors.Is(err, ErrNotVault) {
 		return nil, fmt.Errorf("%w: %s has no %s (create one with 'fernetfs init --reverse')", ErrNotVault, dir, ReverseHeaderName)
 	}
 	if err != nil {
 		return nil, err
 	}
-	defer f.Close()
-	if fi, err := f.Stat(); err != nil {
-		return nil, err
-	} else if !fi.Mode().IsRegular() {
-		return nil, fmt.Errorf("%s: %w: not a regular file", path, ErrMalformedHeader)
-	}
-	buf := make([]byte, maxHeaderLen+1)
-	n, err := io.ReadFull(f, buf)
-	if errors.Is(err, io.ErrUnexpectedEOF) || errors.Is(err, io.EOF) {
-		err = nil
-	}
-	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	if n > maxHeaderLen {
-		return nil, fmt.Errorf("%s: %w: longer than %d bytes", path, ErrMalformedHeader, maxHeaderLen)
-	}
-	h, err := parseHeaderJSON(buf[:n])
+	h, err := parseHeaderJSON(data)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}

@@ -159,7 +159,7 @@ func rewrapHeader(dir, name, backup string, h *Header, keys *Keys, newPassword [
 	if iterations == 0 {
 		iterations = h.KDF.Iterations
 	}
-	old, err := os.ReadFile(filepath.Join(dir, name))
+	old, err := readHeaderFile(dir, name)
 	if err != nil {
 		return nil, err
 	}
