@@ -225,7 +225,16 @@ func serveForegroundWith(e *env, mf *mountFlags, dir, syncDir, mnt string, mount
 // file open on its own mount: the kernel then waits forever for the dying
 // server to answer that file's FLUSH. Caught, the signal unmounts as soon
 // as serve runs.
+//
+// It also sets the process umask to 0: the kernel has applied the
+// caller's umask to the mode of every create, mkdir and mknod before the
+// request arrives, so the backing syscalls must not apply ours on top
+// (a mount started from a shell with umask 022 otherwise turns a
+// caller's "umask 0; mkdir d" into 0755 and "create f 04777" into
+// 04755). gocryptfs does the same. This process creates nothing else
+// whose mode the umask would decide.
 func mountCatchingSignals(mount func() (*fuse.Server, error)) (*fuse.Server, chan os.Signal, error) {
+	unix.Umask(0)
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGINT, syscall.SIGTERM)
 	srv, err := mount()

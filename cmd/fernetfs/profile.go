@@ -23,7 +23,7 @@ const (
 func startProfiles(logger *log.Logger) (stop func()) {
 	var cpu *os.File
 	if path := os.Getenv(cpuProfileEnv); path != "" {
-		f, err := os.Create(path)
+		f, err := createProfile(path)
 		if err == nil {
 			err = pprof.StartCPUProfile(f)
 			if err != nil {
@@ -44,7 +44,7 @@ func startProfiles(logger *log.Logger) (stop func()) {
 		}
 		if memPath != "" {
 			runtime.GC()
-			f, err := os.Create(memPath)
+			f, err := createProfile(memPath)
 			if err == nil {
 				err = pprof.Lookup("allocs").WriteTo(f, 0)
 				f.Close()
@@ -54,4 +54,11 @@ func startProfiles(logger *log.Logger) (stop func()) {
 			}
 		}
 	}
+}
+
+// createProfile creates a profile file readable by its owner only: the
+// serving process runs at umask 0 (see mountCatchingSignals), and a
+// profile holds memory contents and file names.
+func createProfile(path string) (*os.File, error) {
+	return os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, 0o600)
 }
