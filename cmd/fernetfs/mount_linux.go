@@ -455,6 +455,7 @@ func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
 // serves until unmounted. dir is what is mounted (in log lines), syncDir
 // the directory to sync at the end ("" for none).
 func daemonServe(e *env, mf *mountFlags, dir, syncDir, mnt string, mount func(key string, logger *log.Logger) (*fuse.Server, error)) error {
+	closeInheritedFds(daemonReadyFd, daemonKeyFd)
 	ready := os.NewFile(daemonReadyFd, "ready")
 	keyFile := os.NewFile(daemonKeyFd, "key")
 	report := func(err error) error {
