@@ -48,6 +48,9 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
+	// unsetenv removes a secret environment variable from the process
+	// once it is read (see unsetSecretEnv); nil leaves it (tests).
+	unsetenv func(string)
 	// terminal returns the controlling terminal to prompt on, or an error
 	// wrapping errNoTerminal when there is none: prompting must fail at
 	// once rather than hang a script.
@@ -63,6 +66,7 @@ func osEnv() *env {
 		stdout:           os.Stdout,
 		stderr:           os.Stderr,
 		getenv:           os.Getenv,
+		unsetenv:         unsetSecretEnv,
 		terminal:         openTerminal,
 		stderrIsTerminal: term.IsTerminal(int(os.Stderr.Fd())),
 	}

@@ -104,6 +104,7 @@ func runMount(e *env, c *command, args []string) error {
 	if err := mf.cred.check(c.name); err != nil {
 		return err
 	}
+	protectSecrets()
 	if mf.idle < 0 {
 		return usageErrorf("mount: --idle must not be negative")
 	}
@@ -190,6 +191,7 @@ func (mf *mountFlags) options(v *vault.Vault, logger *log.Logger) fs.Options {
 // unmount, --idle, or a signal).
 func serveForeground(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
 	return serveForegroundWith(e, mf, v.Dir(), v.Dir(), mnt, func(logger *log.Logger) (*fuse.Server, error) {
+		lockKeys(v, logger)
 		return fs.Mount(v, mnt, mf.options(v, logger))
 	})
 }
@@ -446,6 +448,7 @@ func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
 			return nil, err
 		}
 		v.SetSharedStorage(mf.shared)
+		lockKeys(v, logger)
 		return fs.Mount(v, mnt, mf.options(v, logger))
 	})
 }
@@ -477,6 +480,7 @@ func daemonServe(e *env, mf *mountFlags, dir, syncDir, mnt string, mount func(ke
 	srv, sigs, err := mountCatchingSignals(func() (*fuse.Server, error) {
 		return mount(strings.TrimSpace(string(key)), logger)
 	})
+	clear(key)
 	if err != nil {
 		return report(err)
 	}
@@ -504,4 +508,21 @@ func (f durationFlag) Set(s string) error {
 	}
 	*f.d = d
 	return nil
+}
+
+// lockKeys keeps a mount's keys out of swap, best effort (see
+// vault.Vault.Mlock): a failure is logged, and the mount goes on.
+func lockKeys(k interface{ Mlock() error }, logger *log.Logger) {
+	if err := k.Mlock(); err != nil {
+		logger.Printf("keys may be swapped out: locking them in memory: %v", err)
+	}
+}
+
+// protectSecrets makes this process non-dumpable before it handles the
+// password and the keys: no core dump holds them, and /proc/PID/mem,
+// /proc/PID/environ and ptrace are closed to other processes of the
+// same user (only CAP_SYS_PTRACE still gets in). A mount process lives
+// long, and its memory holds the master key.
+func protectSecrets() {
+	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
 }

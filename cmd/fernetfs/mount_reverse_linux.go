@@ -78,6 +78,7 @@ func (r *reverseFlags) daemonArgs() []string {
 // and mount its view at view, in the foreground or background.
 func runMountReverse(e *env, mf *mountFlags, plain, view string) error {
 	mount := func(rv *vault.Reverse, logger *log.Logger) (*fuse.Server, error) {
+		lockKeys(rv, logger)
 		return fs.MountReverse(rv, view, fs.ReverseOptions{
 			AllowOther: mf.allowOther, NoExec: mf.noexec, Debug: mf.debug,
 			FsName: plain, Logger: logger, Exclude: mf.rev.exclude,

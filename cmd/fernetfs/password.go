@@ -89,7 +89,14 @@ func (c *credFlags) check(cmd string) error {
 // password returns the password from the first source that is set:
 // --password-file, --password-command, $FERNETFS_PASSWORD, else the
 // terminal prompt, asked twice when confirm is set (choosing a password).
+//
+// $FERNETFS_PASSWORD is removed from the environment here, whichever
+// source wins, so a long-running mount does not carry it (see unsetSecretEnv).
 func (c *credFlags) password(e *env, prompt string, confirm bool) ([]byte, error) {
+	fromEnv := e.getenv(passwordEnv)
+	if e.unsetenv != nil {
+		e.unsetenv(passwordEnv)
+	}
 	var pw []byte
 	switch {
 	case c.passwordFile != "":
@@ -110,8 +117,8 @@ func (c *credFlags) password(e *env, prompt string, confirm bool) ([]byte, error
 			return nil, err
 		}
 		pw = trimNewline(b)
-	case e.getenv(passwordEnv) != "":
-		pw = []byte(e.getenv(passwordEnv))
+	case fromEnv != "":
+		pw = []byte(fromEnv)
 	default:
 		pw, err := promptPassword(e, prompt, confirm)
 		if errors.Is(err, errNoTerminal) {
