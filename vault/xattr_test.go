@@ -66,7 +66,16 @@ func TestXattrNameErrors(t *testing.T) {
 	}
 	good, _ := v.EncryptXattrName("user.k")
 	nc := v.newNameCodec(v.Keys().XattrKey())
+	// The documented IV, but a non-zero timestamp (FORMAT.md: readers
+	// reject it through the re-encryption check).
+	ivMAC := hmac.New(sha256.New, v.Keys().NameIVKey())
+	ivMAC.Write([]byte("xattruser.k"))
+	stamped := "user." + string(v.Keys().XattrKey().NewCodec().Seal(nil, []byte("user.k"), 1, ivMAC.Sum(nil)[:16]))
+	if again := "user." + string(v.Keys().XattrKey().NewCodec().Seal(nil, []byte("user.k"), 0, ivMAC.Sum(nil)[:16])); again != good {
+		t.Fatal("xattr name IV is not HMAC(name IV key, \"xattr\" || name)[:16]")
+	}
 	for _, b := range []string{
+		stamped,
 		"user.k", "user.", good[:len(good)-1], strings.TrimRight(good, "="),
 		"user." + string(v.Keys().XattrKey().NewCodec().Seal(nil, []byte("user.k"), 0, nil)), // random IV
 		"user." + string(nc.sealString(xattrContext, "trusted.k")),                           // not user.*
