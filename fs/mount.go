@@ -22,6 +22,12 @@ import (
 // Mount mounts v at mountpoint and serves it in background goroutines.
 // It returns once the kernel has the mount; the caller waits with
 // server.Wait and unmounts with server.Unmount.
+//
+// Modes arrive with the caller's umask already applied by the kernel
+// (go-fuse does not negotiate FUSE_DONT_MASK), and the backing
+// openat/mkdirat/mknodat apply this process's umask once more: new
+// entries get exactly the caller's mode only in a process at umask 0,
+// which is why the fernetfs command serves at umask 0.
 func Mount(v *vault.Vault, mountpoint string, opts Options) (*fuse.Server, error) {
 	rn, err := newRoot(v, opts)
 	if err != nil {

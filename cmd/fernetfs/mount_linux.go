@@ -230,7 +230,9 @@ func serveForegroundWith(e *env, mf *mountFlags, dir, syncDir, mnt string, mount
 //
 // It also sets the process umask to 0: the kernel has applied the
 // caller's umask to the mode of every create, mkdir and mknod before the
-// request arrives, so the backing syscalls must not apply ours on top
+// request arrives (go-fuse does not ask for FUSE_DONT_MASK, so the Umask
+// field of CreateIn, MkdirIn and MknodIn is informational), so the
+// backing syscalls must not apply ours on top
 // (a mount started from a shell with umask 022 otherwise turns a
 // caller's "umask 0; mkdir d" into 0755 and "create f 04777" into
 // 04755). gocryptfs does the same. This process creates nothing else
