@@ -73,18 +73,16 @@ func writeNewFileAt(dfd int, name string, data []byte, perm uint32) error {
 	return nil
 }
 
-// Errors of readSmallFileAt for a file that is there but is not what the
-// format allows; callers turn them into their own corruption errors.
-var (
-	errNotRegular = errors.New("not a regular file")
-	errTooLong    = errors.New("too long")
-)
+// errTooLong: readSmallFileAt found more than max bytes.
+var errTooLong = errors.New("too long")
 
 // readSmallFileAt reads a regular file of at most max bytes from dfd
 // without following a symlink and without blocking on a FIFO planted in
-// its place. It reads at most max+1 bytes, whatever the file's size.
+// its place (nor making a terminal planted there the controlling one).
+// It reads at most max+1 bytes, whatever the file's size. A file of the
+// wrong type is ErrNotRegular, one that is too long errTooLong.
 func readSmallFileAt(dfd int, name string, max int) ([]byte, error) {
-	fd, err := openatRetry(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	fd, err := openatRetry(dfd, name, unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_CLOEXEC|unix.O_NOCTTY, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -94,7 +92,7 @@ func readSmallFileAt(dfd int, name string, max int) ([]byte, error) {
 		return nil, err
 	}
 	if st.Mode&unix.S_IFMT != unix.S_IFREG {
-		return nil, errNotRegular
+		return nil, ErrNotRegular
 	}
 	buf := make([]byte, max+1)
 	n := 0

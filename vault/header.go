@@ -236,7 +236,7 @@ func readHeaderFile(dir, name string) ([]byte, error) {
 		return nil, fmt.Errorf("%w: %s has no %s", ErrNotVault, dir, name)
 	case errors.Is(err, unix.ELOOP):
 		return nil, fmt.Errorf("%s: %w: a symbolic link, not a regular file", path, ErrMalformedHeader)
-	case errors.Is(err, errNotRegular):
+	case errors.Is(err, ErrNotRegular):
 		return nil, fmt.Errorf("%s: %w: not a regular file", path, ErrMalformedHeader)
 	case errors.Is(err, errTooLong):
 		return nil, fmt.Errorf("%s: %w: larger than %d bytes", path, ErrMalformedHeader, MaxHeaderLen)

@@ -95,6 +95,9 @@ func TestReadHeaderNotRegular(t *testing.T) {
 			return os.Symlink(filepath.Join("..", "..", "testdata", "vault-v1", HeaderName), p)
 		},
 		"directory": func(p string) error { return os.Mkdir(p, 0o700) },
+		"device": func(p string) error { // like /dev/null
+			return unix.Mknod(p, unix.S_IFCHR|0o600, int(unix.Mkdev(1, 3)))
+		},
 		"1 GiB file": func(p string) error {
 			f, err := os.Create(p)
 			if err != nil {
@@ -115,6 +118,9 @@ func TestReadHeaderNotRegular(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			if err := plant(filepath.Join(dir, HeaderName)); err != nil {
+				if errors.Is(err, unix.EPERM) && os.Getenv("CI") == "" {
+					t.Skipf("not allowed here: %v", err)
+				}
 				t.Fatal(err)
 			}
 			var before, after runtime.MemStats

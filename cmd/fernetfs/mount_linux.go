@@ -521,9 +521,10 @@ func lockKeys(k interface{ Mlock() error }, logger *log.Logger) {
 }
 
 // protectSecrets makes this process non-dumpable before it handles the
-// password and the keys: no core dump holds them, and /proc/PID/mem,
-// /proc/PID/environ and ptrace are closed to other processes of the
-// same user (only CAP_SYS_PTRACE still gets in). A mount process lives
+// password and the keys: no core dump holds them, ptrace and
+// /proc/PID/mem are closed to processes without CAP_SYS_PTRACE (even of
+// the same user), and the files in /proc/PID become root's, so another
+// process of a non-root user cannot read them. A mount process lives
 // long, and its memory holds the master key.
 func protectSecrets() {
 	unix.Prctl(unix.PR_SET_DUMPABLE, 0, 0, 0, 0)
