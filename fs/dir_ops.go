@@ -84,8 +84,13 @@ func (n *node) undoPrepare(d *vault.Dir, backing string) {
 
 // chownNew gives an entry created by a root daemon for another user
 // (allow_other) to that user, as a local filesystem would; the group
-// stays inherited in a setgid directory.
-func (n *node) chownNew(ctx context.Context, d *vault.Dir, backing string, fd int) error {
+// stays inherited in a setgid directory. keep is the mode the entry was
+// created with, for anything but a directory or symlink (0 there): chown
+// clears setuid and setgid on such entries even when root calls it,
+// while a local filesystem, which creates the entry as its caller and
+// never chowns it, keeps them, so they are put back. The kernel has
+// already dropped any setgid bit the caller may not set.
+func (n *node) chownNew(ctx context.Context, d *vault.Dir, backing string, fd int, keep uint32) error {
 	if !n.r.asRoot {
 		return nil
 	}
@@ -98,10 +103,18 @@ func (n *node) chownNew(ctx context.Context, d *vault.Dir, backing string, fd in
 	if statFd(d.Fd(), &st) == nil && st.Mode&unix.S_ISGID != 0 {
 		gid = -1
 	}
+	keep &= 0o7777
+	restore := keep&(unix.S_ISUID|unix.S_ISGID) != 0
 	if fd >= 0 {
-		return unix.Fchown(fd, int(caller.Uid), gid)
+		if err := unix.Fchown(fd, int(caller.Uid), gid); err != nil || !restore {
+			return err
+		}
+		return unix.Fchmod(fd, keep)
 	}
-	return unix.Fchownat(d.Fd(), backing, int(caller.Uid), gid, unix.AT_SYMLINK_NOFOLLOW)
+	if err := unix.Fchownat(d.Fd(), backing, int(caller.Uid), gid, unix.AT_SYMLINK_NOFOLLOW); err != nil || !restore {
+		return err
+	}
+	return chmodAt(d.Fd(), backing, keep)
 }
 
 // Create makes and opens a regular file; the new backing file is
@@ -132,7 +145,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		return nil, nil, 0, n.r.errno(n, "create", err)
 	}
 	if created {
-		err = n.chownNew(ctx, d, backing, fd)
+		err = n.chownNew(ctx, d, backing, fd, mode)
 		if err == nil {
 			err = statFd(fd, &st)
 		}
@@ -178,7 +191,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	if err != nil {
 		return nil, n.r.errno(n, "mkdir", err)
 	}
-	if err := n.chownNew(ctx, d, backing, -1); err != nil {
+	if err := n.chownNew(ctx, d, backing, -1, 0); err != nil {
 		return nil, n.r.errno(n, "mkdir", err)
 	}
 	var st unix.Statx_t
@@ -262,7 +275,7 @@ func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.Entry
 		n.undoPrepare(d, backing)
 		return nil, n.r.errno(n, "symlink", err)
 	}
-	if err := n.chownNew(ctx, d, backing, -1); err != nil {
+	if err := n.chownNew(ctx, d, backing, -1, 0); err != nil {
 		return nil, n.r.errno(n, "symlink", err)
 	}
 	var st unix.Statx_t
@@ -339,7 +352,7 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 		n.undoPrepare(d, backing)
 		return nil, n.r.errno(n, "mknod", err)
 	}
-	if err := n.chownNew(ctx, d, backing, -1); err != nil {
+	if err := n.chownNew(ctx, d, backing, -1, mode); err != nil {
 		return nil, n.r.errno(n, "mknod", err)
 	}
 	var st unix.Statx_t

@@ -33,7 +33,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		return nil, nil, 0, n.r.errno(n, "tmpfile", err)
 	}
 	var st unix.Statx_t
-	err = n.chownNew(ctx, d, "", fd)
+	err = n.chownNew(ctx, d, "", fd, mode)
 	if err == nil {
 		err = statFd(fd, &st)
 	}

@@ -16,8 +16,9 @@ import (
 // helpers in testcmds_test.go) as commands inside the test binary.
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
-		"fernetfs":     func() { os.Exit(run(osEnv(), os.Args[1:])) },
-		"fernetfs-put": func() { os.Exit(runPut(osEnv(), os.Args[1:])) },
+		"fernetfs":         func() { os.Exit(run(osEnv(), os.Args[1:])) },
+		"fernetfs-put":     func() { os.Exit(runPut(osEnv(), os.Args[1:])) },
+		"fernetfs-mkmodes": mkModesCommand,
 	})
 }
 
