@@ -12,14 +12,21 @@ import (
 	"github.com/rogpeppe/go-internal/testscript"
 )
 
+// platformTestCommands are test-only commands that platform-specific
+// test files add in their init (modes_linux_test.go).
+var platformTestCommands = map[string]func(){}
+
 // TestMain lets testscript run the fernetfs main (and the test-only
 // helpers in testcmds_test.go) as commands inside the test binary.
 func TestMain(m *testing.M) {
-	testscript.Main(m, map[string]func(){
-		"fernetfs":         func() { os.Exit(run(osEnv(), os.Args[1:])) },
-		"fernetfs-put":     func() { os.Exit(runPut(osEnv(), os.Args[1:])) },
-		"fernetfs-mkmodes": mkModesCommand,
-	})
+	cmds := map[string]func(){
+		"fernetfs":     func() { os.Exit(run(osEnv(), os.Args[1:])) },
+		"fernetfs-put": func() { os.Exit(runPut(osEnv(), os.Args[1:])) },
+	}
+	for name, f := range platformTestCommands {
+		cmds[name] = f
+	}
+	testscript.Main(m, cmds)
 }
 
 // TestScripts runs testdata/script/*.txtar. Vaults in scripts use

@@ -186,6 +186,8 @@ func TestCreatedModesMatchLocal(t *testing.T) {
 	}
 }
 
+func init() { platformTestCommands["fernetfs-mkmodes"] = mkModesCommand }
+
 // mkModesCommand is the test-only "fernetfs-mkmodes UMASK DIR...": it
 // runs createAll in the DIRs (under their "sgid" subdirectory too) and
 // prints each entry's mode in each DIR. TestCreatedModesOtherUser runs
