@@ -3,7 +3,7 @@
 
 Usage: FERNETFS_PASSWORD=... python3 recover.py BACKING OUTDIR
 """
-import base64, hmac, json, os, re, sys
+import base64, hmac, json, os, re, stat, sys
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -102,9 +102,13 @@ def restore(src, dst):
             os.symlink(os.fsdecode(links.decrypt(token.encode())), d)
         elif os.path.isdir(s):
             restore(s, d)
-        else:
+        elif stat.S_ISFIFO(os.lstat(s).st_mode):  # FIFOs are kept as FIFOs, with no content
+            os.mkfifo(d)
+        elif os.path.isfile(s):
             with open(s, "rb") as f, open(d, "wb") as out:
                 decrypt_content(f.read(), out)
+        else:  # sockets, device nodes: never opened
+            print("skipped special file %r" % d, file=sys.stderr)
 
 
 restore(backing, outdir)
