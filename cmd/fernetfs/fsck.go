@@ -5,7 +5,10 @@ import (
 	"fmt"
 	"io/fs"
 	"path"
+	"strconv"
 	"strings"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/fernetfs/fernetfs/vault"
 )
@@ -27,7 +30,8 @@ found, 0 if the vault is sound. Without --repair nothing is changed.
 tail is cut back to its longest valid prefix (the last good chunk sealed
 again as the final one); names that no longer decrypt and orphaned
 long-name sidecars are moved into the directory lost+found in the vault
-root, never deleted. A valid chunk is never dropped: damage followed by
+root, never deleted; an extended attribute whose name or value does not
+decrypt is removed. A valid chunk is never dropped: damage followed by
 valid chunks is reported and left alone. Each change is printed with the
 plaintext path. Exit status 0 if every problem was repaired, 5 if some
 remain (run fsck again to see them).`,
@@ -71,6 +75,21 @@ func runFsck(e *env, c *command, args []string) error {
 		prog.clear()
 		fmt.Fprintln(e.stdout, escapeControl(fmt.Sprintf(format, args...)))
 	}
+	var dropXattr func(fd int, name string, x vault.Xattr)
+	if *repair {
+		dropXattr = func(fd int, name string, x vault.Xattr) {
+			label := strconv.Quote(x.Name)
+			if x.Name == "" {
+				label = "stored as " + strconv.Quote(x.Backing)
+			}
+			if err := unix.Fremovexattr(fd, x.Backing); err != nil {
+				changed("not repaired %s: xattr %s: %v", name, label, err)
+				return
+			}
+			st.fixed++
+			changed("repaired %s: removed damaged xattr %s", name, label)
+		}
+	}
 	err = v.Walk(func(w vault.WalkEntry) error {
 		name := displayPath(w.Path)
 		if w.Err != nil {
@@ -93,17 +112,19 @@ func runFsck(e *env, c *command, args []string) error {
 		switch mode := w.Info.Mode(); {
 		case mode.IsDir():
 			st.dirs++
-			fsckXattrs(v, w.Dir.Fd(), name, problem)
+			fsckXattrs(v, w.Dir.Fd(), name, problem, dropXattr)
 		case mode.IsRegular():
 			st.files++
 			before := st.bytes
-			found := st.problems
-			bad, err := fsckFile(v, w, name, &st, problem)
+			bad, err := fsckFile(v, w, name, &st, problem, dropXattr)
 			if err != nil {
 				problem(name, err)
 			}
-			if *repair && (bad || errors.Is(err, vault.ErrCorrupt)) && repairFile(w, name, changed) {
-				st.fixed += st.problems - found
+			if *repair && (bad > 0 || errors.Is(err, vault.ErrCorrupt)) && repairFile(w, name, changed) {
+				st.fixed += bad
+				if err != nil {
+					st.fixed++
+				}
 			}
 			prog.add(1, st.bytes-before)
 		case mode&fs.ModeSymlink != 0:
@@ -140,27 +161,28 @@ func runFsck(e *env, c *command, args []string) error {
 }
 
 // fsckFile checks every chunk and every xattr of one file, reporting
-// each bad one (bad is then true for a chunk). The returned error is for
+// each bad one; bad counts the bad chunks. The returned error is for
 // a failure to check at all (open, I/O, a size that fits no layout);
 // chunk problems were already reported.
-func fsckFile(v *vault.Vault, w vault.WalkEntry, name string, st *fsckStats, problem func(string, error)) (bad bool, err error) {
+func fsckFile(v *vault.Vault, w vault.WalkEntry, name string, st *fsckStats, problem func(string, error),
+	dropXattr func(int, string, vault.Xattr)) (bad int64, err error) {
 	c, f, err := w.Parent.OpenContent(w.Backing, name)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	defer f.Close()
 	defer c.Close()
-	fsckXattrs(v, int(f.Fd()), name, problem)
+	fsckXattrs(v, int(f.Fd()), name, problem, dropXattr)
 	size, err := c.Size()
 	if err == nil {
 		st.bytes += size
 	}
 	cerr := c.Check(func(chunk int64, err error) {
-		bad = true
+		bad++
 		problem(name, err)
 	})
-	if cerr != nil && !bad {
-		return false, cerr
+	if cerr != nil && bad == 0 {
+		return 0, cerr
 	}
 	return bad, nil
 }
@@ -195,8 +217,11 @@ func repairFile(w vault.WalkEntry, name string, changed func(string, ...any)) bo
 }
 
 // fsckXattrs decrypts every user.* attribute name and value of the file
-// or directory open as fd, reporting each one that fails.
-func fsckXattrs(v *vault.Vault, fd int, name string, problem func(string, error)) {
+// or directory open as fd, reporting each one that fails. With --repair
+// (drop not nil) each one that fails is removed, as a torn tail is cut:
+// its bytes cannot be decrypted, so removing it loses nothing that
+// verifies, and a second fsck is clean.
+func fsckXattrs(v *vault.Vault, fd int, name string, problem func(string, error), drop func(int, string, vault.Xattr)) {
 	xs, err := v.ReadXattrs(fd)
 	if err != nil {
 		problem(name, err)
@@ -205,6 +230,9 @@ func fsckXattrs(v *vault.Vault, fd int, name string, problem func(string, error)
 	for _, x := range xs {
 		if x.Err != nil {
 			problem(name, fmt.Errorf("%s: xattr: %w", name, x.Err))
+			if drop != nil {
+				drop(fd, name, x)
+			}
 		}
 	}
 }

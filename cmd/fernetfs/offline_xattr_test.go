@@ -70,6 +70,29 @@ func TestFsckXattrs(t *testing.T) {
 		!strings.Contains(r.stdout, ": 1 problem\n") {
 		t.Fatalf("fsck output does not report the xattr:\n%s", r.stdout)
 	}
+
+	// --repair removes the attribute that does not decrypt, and only it.
+	r = mustCLI(t, "", "fsck", "--repair", backing)
+	if !strings.Contains(r.stdout, `repaired "/docs/f.txt": removed damaged xattr "user.comment"`) ||
+		!strings.HasSuffix(r.stdout, "1 problem, 1 repaired\n") {
+		t.Fatalf("fsck --repair:\n%s", r.stdout)
+	}
+	if r := mustCLI(t, "", "fsck", backing); !strings.HasSuffix(r.stdout, "no problems\n") {
+		t.Fatalf("fsck after --repair: %s", r.stdout)
+	}
+	out := filepath.Join(t.TempDir(), "out")
+	mustCLI(t, "", "decrypt", backing, out)
+	if _, err := getxattr(filepath.Join(out, "docs/f.txt"), "user.comment"); !isNoXattr(err) {
+		t.Errorf("the damaged xattr is still there: %v", err)
+	}
+	for _, c := range []struct{ path, name, want string }{
+		{"docs/f.txt", "user.empty", ""},
+		{"docs", "user.dirnote", "a directory"},
+	} {
+		if got, err := getxattr(filepath.Join(out, c.path), c.name); err != nil || got != c.want {
+			t.Errorf("sound xattr %s %s after --repair = %q, %v; want %q", c.path, c.name, got, err, c.want)
+		}
+	}
 }
 
 // TestDecryptXattrs: decrypt restores the user.* attributes of files and
