@@ -106,30 +106,15 @@ func (d *Dir) rawNames() ([]string, error) {
 		return nil, err
 	}
 	defer unix.Close(fd)
-	var names []string
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := readDirents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		if n <= 0 {
-			return names, nil
-		}
-		for b := buf[:n]; len(b) > 0; {
-			_, _, name, rest, ok := parseDirent(b)
-			if !ok {
-				return nil, fmt.Errorf("malformed directory entry")
-			}
-			b = rest
-			if name != "." && name != ".." {
-				names = append(names, name)
-			}
-		}
+	ents, err := ReadDirents(fd)
+	if err != nil {
+		return nil, err
 	}
+	names := make([]string, len(ents))
+	for i, e := range ents {
+		names[i] = e.Name
+	}
+	return names, nil
 }
 
 // decryptEntry decrypts a backing name under the directory IV, then
