@@ -49,7 +49,7 @@ func snapshotTree(t *testing.T, root string) map[string]treeEntry {
 		if err := unix.Lstat(p, &st); err != nil {
 			return err
 		}
-		e := treeEntry{mode: st.Mode, nlink: st.Nlink, uid: st.Uid, gid: st.Gid, ino: st.Ino, mtime: st.Mtim}
+		e := treeEntry{mode: st.Mode, nlink: uint64(st.Nlink), uid: st.Uid, gid: st.Gid, ino: st.Ino, mtime: st.Mtim}
 		switch st.Mode & unix.S_IFMT {
 		case unix.S_IFREG:
 			data, err := os.ReadFile(p)

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // fixedVault is a vault with a fixed master key and no directory, for
@@ -180,18 +178,6 @@ func randomOverwrite(t *testing.T, c *Content, want []byte, r *rand.Rand) []byte
 	}
 	copy(want[off:], p)
 	return want
-}
-
-// dropCached writes f back and drops its pages from the page cache, so
-// the next access to them goes to the device.
-func dropCached(t *testing.T, f *os.File) {
-	t.Helper()
-	if err := f.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	if err := unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // Reserve makes memBacking a reserver: memory needs no reservation.

@@ -175,7 +175,7 @@ func TestListReservedAndUndecodable(t *testing.T) {
 		if err := unix.Fstatat(root.Fd(), e.Backing, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
 			t.Fatal(err)
 		}
-		if e.Ino != st.Ino || e.Type != st.Mode&unix.S_IFMT {
+		if e.Ino != st.Ino || e.Type != uint32(st.Mode)&unix.S_IFMT {
 			t.Fatalf("%q: ino %d type %o, stat says %d %o", e.Name, e.Ino, e.Type, st.Ino, st.Mode&unix.S_IFMT)
 		}
 	}

@@ -106,7 +106,7 @@ func runPutCmd(e *env, c *command, args []string) error {
 			return err
 		}
 	case *fifo:
-		if err := unix.Mknodat(d.Fd(), b, unix.S_IFIFO|mode, 0); err != nil {
+		if err := mkfifoAt(d.Fd(), b, mode); err != nil {
 			return err
 		}
 	case *link != "":
@@ -211,7 +211,7 @@ func cmdCorrupt(ts *testscript.TestScript, neg bool, args []string) {
 		fi, err := f.Stat()
 		ts.Check(err)
 		// Past the end, so the page holding the end is freed too.
-		err = unix.Fallocate(int(f.Fd()), unix.FALLOC_FL_PUNCH_HOLE|unix.FALLOC_FL_KEEP_SIZE, off, fi.Size()-off+1<<16)
+		err = punchHole(f, off, fi.Size()-off+1<<16)
 		f.Close()
 		ts.Check(err)
 	case "-orphan":
