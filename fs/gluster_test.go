@@ -49,20 +49,39 @@ func glusterCLI(args ...string) (string, error) {
 }
 
 // startGlusterd makes sure the management daemon answers, starting it
-// if it does not run.
+// (in the foreground, as a child of the test) if it does not run. A
+// daemon it started is stopped and waited for when the test ends, so
+// that no glusterd outlives the tests.
 func startGlusterd(t *testing.T) {
 	t.Helper()
 	if _, err := glusterCLI("volume", "list"); err == nil {
 		return
 	}
-	if out, err := exec.Command("glusterd").CombinedOutput(); err != nil {
-		needGluster(t, "glusterd does not start: %v: %s", err, out)
+	cmd := exec.Command("glusterd", "--no-daemon")
+	if err := cmd.Start(); err != nil {
+		needGluster(t, "glusterd does not start: %v", err)
 	}
+	exited := make(chan struct{})
+	var waitErr error
+	go func() { waitErr = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(20 * time.Second):
+			t.Errorf("glusterd (PID %d) still runs 20 s after SIGTERM", cmd.Process.Pid)
+		}
+	})
 	deadline := time.Now().Add(20 * time.Second)
 	for {
 		_, err := glusterCLI("volume", "list")
 		if err == nil {
 			return
+		}
+		select {
+		case <-exited:
+			needGluster(t, "glusterd exited: %v", waitErr)
+		default:
 		}
 		if time.Now().After(deadline) {
 			needGluster(t, "glusterd started but does not answer: %v", err)
