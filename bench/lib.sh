@@ -1,10 +1,14 @@
 # shellcheck shell=bash
-# bench/lib.sh — shared by bench/run and bench/fusecount: logging, tool
-# installation, vault creation, mounting and unmounting of the four targets
-# (plain, fernetfs, gocryptfs, securefs), and the cleanup trap.
+# bench/lib.sh — shared by bench/run, bench/fusecount, bench/reverse and
+# bench/shared: logging, tool installation, vault creation, mounting and
+# unmounting of the targets (plain, fernetfs, gocryptfs, securefs), GlusterFS
+# volumes, timing, cold caches, medians, and the cleanup trap.
 #
 # Callers set before sourcing: BENCH_HERE (the bench/ directory).
 # After bench_init_scratch: SCR (scratch dir), PWFILE, LOGDIR, MNT[t], BACKING[t].
+# A target name T is also its kind (fernetfs, gocryptfs, securefs) unless
+# TARGET_KIND[T] says otherwise; TARGET_BACKING[T], TARGET_MNT[T] and
+# TARGET_FLAGS[T] (mount flags) override the defaults of setup_target.
 
 export LC_ALL=C
 REPO=$(cd "$BENCH_HERE/.." && pwd)
@@ -14,6 +18,9 @@ BENCH_T0=$EPOCHREALTIME
 declare -A MNT=() BACKING=() DAEMON_PID=() SKIP_REASON=()
 MOUNTED=()   # mountpoints this script mounted, unmounted by the trap
 STARTED_PIDS=() # background processes this script started itself
+declare -A TARGET_KIND=() TARGET_BACKING=() TARGET_MNT=() TARGET_FLAGS=()
+GLUSTER_VOLUMES=() # GlusterFS volumes this script created, deleted by the trap
+GLUSTERD_PID=      # glusterd, if this script started it
 
 # Floating point arithmetic: fcalc '1+2*3'.
 fcalc() { awk "BEGIN { printf \"%.6f\", $1 }"; }
@@ -29,7 +36,9 @@ die() { printf 'bench: %s\n' "$*" >&2; exit 1; }
 # commands (root only), with one apt-get update retry.
 ensure_tools() {
 	local -A pkg_of=([fio]=fio [fusermount3]=fuse3 [gocryptfs]=gocryptfs
-		[securefs]=securefs [findmnt]=util-linux [tar]=tar)
+		[securefs]=securefs [findmnt]=util-linux [tar]=tar
+		[gluster]=glusterfs-server [glusterd]=glusterfs-server
+		[mount.glusterfs]=glusterfs-client)
 	local missing=() c
 	for c in "$@"; do
 		command -v "$c" >/dev/null 2>&1 || missing+=("${pkg_of[$c]:-$c}")
@@ -94,13 +103,16 @@ wait_mounted() {
 unmount_one() {
 	local m=$1 i
 	is_mounted "$m" || return 0
-	if [[ $m == "${MNT[fernetfs]:-}" && -x ${FERNETFS_BIN:-} ]]; then
+	if [[ ($m == "${MNT[fernetfs]:-}" || $(fstype_of "$m") == fuse.fernetfs) && -x ${FERNETFS_BIN:-} ]]; then
 		timeout 20 "$FERNETFS_BIN" unmount "$m" >>"$LOGDIR/unmount.log" 2>&1 || true
 	fi
 	for i in 1 2 3; do
 		is_mounted "$m" || return 0
 		timeout 20 fusermount3 -u "$m" >>"$LOGDIR/unmount.log" 2>&1 || sleep 0.5
 	done
+	is_mounted "$m" || return 0
+	# Not every FUSE mount is fusermount3's (mount -t glusterfs is mount(8)'s).
+	timeout 20 umount "$m" >>"$LOGDIR/unmount.log" 2>&1
 	is_mounted "$m" || return 0
 	warn "lazy unmount of $m"
 	fusermount3 -uz "$m" >>"$LOGDIR/unmount.log" 2>&1 || umount -l "$m" 2>/dev/null || true
@@ -110,13 +122,17 @@ unmount_one() {
 # bench_cleanup is the EXIT trap: unmount everything this script mounted,
 # stop the daemons it started (by PID), delete the scratch dir (KEEP=1 keeps it).
 bench_cleanup() {
-	local rc=$? m p left=0
+	local rc=$? m p i left=0
 	trap - EXIT INT TERM HUP
 	set +e
 	[[ -n ${SCR:-} ]] || exit "$rc"
-	for m in "${MOUNTED[@]}"; do
+	# Newest first: a mount may sit on one made before it (a vault on a
+	# GlusterFS volume).
+	for ((i = ${#MOUNTED[@]} - 1; i >= 0; i--)); do
+		m=${MOUNTED[i]}
 		unmount_one "$m" || { warn "could not unmount $m"; left=1; }
 	done
+	gluster_teardown
 	sleep 0.2
 	for p in "${DAEMON_PID[@]}" "${STARTED_PIDS[@]}"; do
 		if [[ -z $p ]] || ! kill -0 "$p" 2>/dev/null; then continue; fi
@@ -189,7 +205,8 @@ probe_mount() {
 # on failure. Mount flags come from <T>_MOUNT_FLAGS, word-split on purpose.
 # shellcheck disable=SC2086
 setup_target() {
-	local t=$1 b=$SCR/backing/$1 m=$SCR/mnt/$1 lg=$LOGDIR/$1.log
+	local t=$1 kind=${TARGET_KIND[$1]:-$1} lg=$LOGDIR/$1.log
+	local b=${TARGET_BACKING[$1]:-$SCR/backing/$1} m=${TARGET_MNT[$1]:-$SCR/mnt/$1}
 	BACKING[$t]=$b
 	MNT[$t]=$m
 	if [[ $t == plain ]]; then
@@ -199,7 +216,7 @@ setup_target() {
 	fi
 	mkdir -p "$b" "$m"
 	PIDS_BEFORE=$(cd /proc && echo [0-9]*)
-	case $t in
+	case $kind in
 	fernetfs)
 		build_fernetfs || return 1
 		# --iterations is lowered only so that init and mount unlock fast; PBKDF2
@@ -210,7 +227,7 @@ setup_target() {
 			return 1
 		fi
 		if ! FERNETFS_PASSWORD=$BENCH_PASSWORD timeout 120 "$FERNETFS_BIN" mount \
-			$FERNETFS_MOUNT_FLAGS "$b" "$m" </dev/null >"$lg" 2>&1; then
+			${TARGET_FLAGS[$t]-$FERNETFS_MOUNT_FLAGS} "$b" "$m" </dev/null >"$lg" 2>&1; then
 			SKIP_REASON[$t]="fernetfs mount failed: $(tail -c 300 "$lg" | tr '\n' ' ')"
 			is_mounted "$m" && MOUNTED+=("$m")
 			return 1
@@ -221,7 +238,7 @@ setup_target() {
 			SKIP_REASON[$t]="gocryptfs -init failed: $(tail -c 300 "$LOGDIR/$t-init.log" | tr '\n' ' ')"
 			return 1
 		fi
-		if ! timeout 120 gocryptfs -quiet -nosyslog -passfile "$PWFILE" $GOCRYPTFS_MOUNT_FLAGS \
+		if ! timeout 120 gocryptfs -quiet -nosyslog -passfile "$PWFILE" ${TARGET_FLAGS[$t]-$GOCRYPTFS_MOUNT_FLAGS} \
 			"$b" "$m" </dev/null >"$lg" 2>&1; then
 			SKIP_REASON[$t]="gocryptfs mount failed: $(tail -c 300 "$lg" | tr '\n' ' ')"
 			is_mounted "$m" && MOUNTED+=("$m")
@@ -251,7 +268,7 @@ setup_target() {
 		return 1
 	fi
 	MOUNTED+=("$m")
-	DAEMON_PID[$t]=$(find_daemon_pid "$t" "$m")
+	DAEMON_PID[$t]=$(find_daemon_pid "$kind" "$m")
 	[[ -n ${DAEMON_PID[$t]} ]] || warn "$t: cannot find the daemon process; no RSS for it"
 	if ! probe_mount "$t" "$m"; then
 		SKIP_REASON[$t]="$t: a file written through $m does not read back: $(tail -c 300 "$lg" | tr '\n' ' ')"
@@ -261,7 +278,7 @@ setup_target() {
 
 # target_version T prints the version string of T.
 target_version() {
-	case $1 in
+	case ${TARGET_KIND[$1]:-$1} in
 	plain) echo "$(findmnt -n -o FSTYPE -T "$SCR" 2>/dev/null) on $(findmnt -n -o SOURCE -T "$SCR" 2>/dev/null)" ;;
 	fernetfs)
 		local rev gofuse
@@ -273,4 +290,99 @@ target_version() {
 	gocryptfs) gocryptfs -version 2>/dev/null | head -1 ;;
 	securefs) echo "securefs $(dpkg-query -W -f='${Version}' securefs 2>/dev/null || securefs version 2>&1 | head -1), $(securefs version 2>&1 | grep -m1 -i fuse)" ;;
 	esac
+}
+
+# timed CMD...: run CMD under timeout $STEP_TIMEOUT, DUR = wall seconds.
+DUR=0
+timed() {
+	local t0=$EPOCHREALTIME
+	timeout -k 10 "$STEP_TIMEOUT" "$@" || return 1
+	DUR=$(fcalc "$EPOCHREALTIME - $t0")
+}
+
+# init_drop_caches sets CAN_DROP (1 if this process may drop the page cache).
+init_drop_caches() {
+	CAN_DROP=0
+	if [[ $EUID -eq 0 ]] && (echo 3 >/proc/sys/vm/drop_caches) 2>/dev/null; then
+		CAN_DROP=1
+	else
+		warn "cannot drop caches (not root?): 'cold' runs will be warm"
+	fi
+}
+
+# drop_caches: sync, then drop the page cache, dentries and inodes.
+drop_caches() {
+	sync
+	((${CAN_DROP:-0})) && echo 3 >/proc/sys/vm/drop_caches
+	return 0
+}
+
+# median "V V V ..." prints the median of the numbers (nothing if none).
+median() {
+	tr ' ' '\n' <<<"$1" | grep . | sort -g |
+		awk '{ v[NR] = $1 } END { if (NR) print (NR % 2 ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2) }'
+}
+
+# gluster_cli ARGS...: the GlusterFS command line in script mode, output logged.
+gluster_cli() {
+	timeout 120 gluster --mode=script "$@" >>"$LOGDIR/gluster.log" 2>&1
+}
+
+# gluster_start makes sure glusterd answers, starting it (and remembering
+# its PID for the trap) if it does not run.
+gluster_start() {
+	local i
+	gluster_cli volume list && return 0
+	log "starting glusterd"
+	glusterd >>"$LOGDIR/gluster.log" 2>&1 || return 1
+	for ((i = 0; i < 100; i++)); do
+		if gluster_cli volume list; then
+			GLUSTERD_PID=$(pgrep -x -o glusterd || true)
+			return 0
+		fi
+		sleep 0.2
+	done
+	return 1
+}
+
+# gluster_volume NAME BRICK MNT: create and start a one-node volume with its
+# brick at BRICK, with the client caches off that README ("Shared storage")
+# asks for, and mount it at MNT with the GlusterFS FUSE client.
+gluster_volume() {
+	local name=$1 brick=$2 m=$3 o i
+	gluster_cli volume create "$name" "$(hostname):$brick" force || return 1
+	GLUSTER_VOLUMES+=("$name")
+	for o in write-behind read-ahead io-cache quick-read stat-prefetch open-behind; do
+		gluster_cli volume set "$name" "performance.$o" off || return 1
+	done
+	gluster_cli volume start "$name" || return 1
+	mkdir -p "$m"
+	# The brick may take a moment to accept clients.
+	for ((i = 0; i < 20; i++)); do
+		if timeout 60 mount -t glusterfs "$(hostname):/$name" "$m" >>"$LOGDIR/gluster.log" 2>&1; then
+			MOUNTED+=("$m")
+			return 0
+		fi
+		sleep 0.25
+	done
+	return 1
+}
+
+# gluster_teardown (from the trap, after the unmounts): stop and delete the
+# volumes this script created, and stop glusterd if this script started it
+# and no other volume is left.
+gluster_teardown() {
+	local v
+	for v in "${GLUSTER_VOLUMES[@]}"; do
+		gluster_cli volume stop "$v" force || warn "could not stop GlusterFS volume $v"
+		gluster_cli volume delete "$v" || warn "could not delete GlusterFS volume $v"
+	done
+	GLUSTER_VOLUMES=()
+	[[ -n $GLUSTERD_PID ]] || return 0
+	if [[ -n $(timeout 60 gluster --mode=script volume list 2>/dev/null | grep -v '^No volumes present') ]]; then
+		log "glusterd left running: other volumes exist"
+		return 0
+	fi
+	kill "$GLUSTERD_PID" 2>/dev/null || true
+	GLUSTERD_PID=
 }
