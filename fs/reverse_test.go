@@ -610,3 +610,46 @@ func TestReverseRestic(t *testing.T) {
 		t.Fatalf("second backup of an unchanged view added %d bytes, want < 10 KB", second)
 	}
 }
+
+// TestReverseNoXattrs: the view shows no extended attributes, and says
+// so as a filesystem without them does (EOPNOTSUPP), also for a file
+// whose plaintext has one, while listings and copies keep working.
+func TestReverseNoXattrs(t *testing.T) {
+	plain := filepath.Join(t.TempDir(), "plain")
+	if err := os.MkdirAll(filepath.Join(plain, "d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	f := filepath.Join(plain, "d", "f")
+	if err := os.WriteFile(f, []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	syscall.Setxattr(f, "user.test", []byte("v"), 0) // where the filesystem allows
+	if _, err := vault.CreateReverse(plain, testPassword, vault.CreateOptions{Iterations: 1000}); err != nil {
+		t.Fatal(err)
+	}
+	m := mountReverse(t, plain)
+	des, err := os.ReadDir(m.dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, de := range des {
+		p := filepath.Join(m.dir, de.Name())
+		for _, attr := range []string{"user.test", "security.selinux"} {
+			if _, err := syscall.Getxattr(p, attr, make([]byte, 64)); err != syscall.ENOTSUP {
+				t.Errorf("getxattr(%s, %s) = %v, want %v", de.Name(), attr, err, syscall.ENOTSUP)
+			}
+		}
+		// The kernel answers for POSIX ACLs: there are none.
+		if _, err := syscall.Getxattr(p, "system.posix_acl_access", make([]byte, 64)); err != syscall.ENODATA && err != syscall.ENOTSUP {
+			t.Errorf("getxattr(%s, system.posix_acl_access) = %v, want %v or %v", de.Name(), err, syscall.ENODATA, syscall.ENOTSUP)
+		}
+		if _, err := syscall.Listxattr(p, make([]byte, 64)); err != syscall.ENOTSUP {
+			t.Errorf("listxattr(%s) = %v, want %v", de.Name(), err, syscall.ENOTSUP)
+		}
+	}
+	program(t, "", nil, "", "ls", "-lR", m.dir)
+	dst := copyView(t, m.dir)
+	if _, err := vault.Unlock(dst, vault.Credential{Password: testPassword}); err != nil {
+		t.Errorf("the copy of the view does not open as a vault: %v", err)
+	}
+}
