@@ -54,15 +54,15 @@ type rnode struct {
 }
 
 var (
-	_ gofs.NodeLookuper   = (*rnode)(nil)
-	_ gofs.NodeReaddirer  = (*rnode)(nil)
-	_ gofs.NodeGetattrer  = (*rnode)(nil)
-	_ gofs.NodeOpener     = (*rnode)(nil)
-	_ gofs.NodeReadlinker = (*rnode)(nil)
-	_ gofs.NodeStatfser   = (*rnode)(nil)
-	_ gofs.FileReader     = (*rfileHandle)(nil)
-	_ gofs.FileReleaser   = (*rfileHandle)(nil)
-	_ gofs.FileReader     = (*rbytesHandle)(nil)
+	_ gofs.NodeLookuper       = (*rnode)(nil)
+	_ gofs.NodeOpendirHandler = (*rnode)(nil)
+	_ gofs.NodeGetattrer      = (*rnode)(nil)
+	_ gofs.NodeOpener         = (*rnode)(nil)
+	_ gofs.NodeReadlinker     = (*rnode)(nil)
+	_ gofs.NodeStatfser       = (*rnode)(nil)
+	_ gofs.FileReader         = (*rfileHandle)(nil)
+	_ gofs.FileReleaser       = (*rfileHandle)(nil)
+	_ gofs.FileReader         = (*rbytesHandle)(nil)
 )
 
 func joinRel(dir, name string) string {
@@ -298,47 +298,6 @@ func (n *rnode) newChildStat(ctx context.Context, c *rnode, fi fs.FileInfo, out 
 	}
 	ino := n.NewInode(ctx, c, gofs.StableAttr{Mode: c.kind.mode(), Ino: out.Attr.Ino})
 	return ino, 0
-}
-
-// Readdir lists the view of a directory: its diriv, the root's header,
-// and every visible plaintext entry under its encrypted name (a long
-// name with its sidecar).
-func (n *rnode) Readdir(ctx context.Context) (gofs.DirStream, syscall.Errno) {
-	if n.kind != kindDir {
-		return nil, syscall.ENOTDIR
-	}
-	rr := n.rr
-	entries, errno := n.plainNames()
-	if errno != 0 {
-		return nil, errno
-	}
-	list := make([]fuse.DirEntry, 0, len(entries)+2)
-	long := map[string]string{} // this listing's long names, for Lookup
-	list = append(list, fuse.DirEntry{Name: vault.DirIVName, Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindDirIV), n.rel)})
-	if n.rel == "" {
-		list = append(list, fuse.DirEntry{Name: vault.HeaderName, Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindHeader), "")})
-	}
-	for _, e := range entries {
-		k, ok := rr.visible(n.rel, e.Name, e.Type)
-		if !ok {
-			continue
-		}
-		rel := joinRel(n.rel, e.Name)
-		backing, longTok, err := rr.rv.EncryptName(n.iv, e.Name)
-		if err != nil {
-			rr.logOnce(rel, "reverse view: leaving out "+quoteRel(rel)+": "+err.Error())
-			continue
-		}
-		list = append(list, fuse.DirEntry{Name: backing, Mode: k.mode(), Ino: rr.rv.Inode(byte(k), rel)})
-		if longTok != "" {
-			long[backing] = e.Name
-			list = append(list, fuse.DirEntry{Name: vault.LongNameSidecar(backing), Mode: syscall.S_IFREG, Ino: rr.rv.Inode(byte(kindSidecar), rel)})
-		}
-	}
-	n.longMu.Lock()
-	n.long = long
-	n.longMu.Unlock()
-	return gofs.NewListDirStream(list), 0
 }
 
 func (n *rnode) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) syscall.Errno {
