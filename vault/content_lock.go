@@ -138,10 +138,19 @@ func (c *Content) lockResize() (func(), error) {
 
 // lockWrite locks for writing plaintext [off, end): line locks when the
 // write stays inside the file and off its last chunk, else the tail
-// exclusively.
+// exclusively. A write that would not have been interior at the size
+// the previous operation saw (appending to a file being written, the
+// first write of a new one) takes the tail exclusively at once: that
+// lock covers any write, and trying line locks first costs three more
+// lock round trips and a stat on a network filesystem.
 func (c *Content) lockWrite(off, end int64) (func(), error) {
 	if !c.sh.on {
 		return func() {}, nil
+	}
+	// Between operations bsize holds the size the last one saw (it is
+	// dropped only when the next one takes its locks): a hint here.
+	if bs := c.bsize.Load(); bs >= 0 && !c.interiorAt(bs, end) {
+		return c.lockResize()
 	}
 	lo, hi := c.lineRange(off, end)
 	unlock, err := c.lockShared(unix.F_RDLCK, unix.F_WRLCK, lo, hi)
@@ -159,19 +168,22 @@ func (c *Content) lockWrite(off, end int64) (func(), error) {
 // [off, end) leaves the size, the header and the last chunk alone.
 func (c *Content) interior(off, end int64) bool {
 	bs, err := c.statSize()
-	if err != nil {
+	if err != nil || !c.interiorAt(bs, end) {
 		return false
 	}
+	c.bsize.Store(bs)
+	return true
+}
+
+// interiorAt reports whether a write ending at end leaves the size, the
+// header and the last chunk of a file of backing size bs alone.
+func (c *Content) interiorAt(bs, end int64) bool {
 	size, err := c.lay.plainSize(bs)
 	if err != nil || size == 0 || end > size {
 		return false
 	}
 	last, _ := c.lay.lastChunk(size)
-	if (end-1)/c.lay.chunk >= last {
-		return false
-	}
-	c.bsize.Store(bs)
-	return true
+	return (end-1)/c.lay.chunk < last
 }
 
 // Append writes p at the end of the file as it is on the backing store,

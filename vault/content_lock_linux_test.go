@@ -98,3 +98,55 @@ func TestSharedStorageLocks(t *testing.T) {
 		t.Fatalf("content\n%q\nwant\n%q", got, want)
 	}
 }
+
+// TestSharedStorageStaleSizeHint: a write picks its locks from the size
+// the previous operation saw; another mount growing or cutting the file
+// since must not make it lose bytes or write at a stale end.
+func TestSharedStorageStaleSizeHint(t *testing.T) {
+	v := fixedVault(64)
+	v.SetSharedStorage(true)
+	path := filepath.Join(t.TempDir(), "f")
+	open := func() *Content {
+		f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		c := v.OpenContent(f, path)
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	mine, other := open(), open()
+	write := func(c *Content, p []byte, off int64) {
+		t.Helper()
+		if _, err := c.WriteAt(p, off); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write(mine, bytes.Repeat([]byte{'.'}, 64), 0)
+	// Grown elsewhere: this write is inside the file, not at its end.
+	write(other, bytes.Repeat([]byte{'.'}, 8*64), 0)
+	write(mine, []byte("aaaaaaaaaa"), 3*64+5)
+	// Cut elsewhere: this write, inside the file as mine saw it, grows it.
+	if err := other.Truncate(64); err != nil {
+		t.Fatal(err)
+	}
+	write(mine, []byte("bbbbbbbbbb"), 5*64)
+	want := make([]byte, 5*64+10)
+	copy(want, bytes.Repeat([]byte{'.'}, 64))
+	copy(want[5*64:], "bbbbbbbbbb")
+	got := make([]byte, len(want)+1)
+	n, _ := open().ReadAt(got, 0)
+	if !bytes.Equal(got[:n], want) {
+		t.Fatalf("content\n%q\nwant\n%q", got[:n], want)
+	}
+	write(other, bytes.Repeat([]byte{'.'}, 8*64), 0)
+	write(mine, []byte("cccccccccc"), 2*64)
+	want = bytes.Repeat([]byte{'.'}, 8*64)
+	copy(want[2*64:], "cccccccccc")
+	got = make([]byte, len(want)+1)
+	n, _ = open().ReadAt(got, 0)
+	if !bytes.Equal(got[:n], want) {
+		t.Fatalf("content\n%q\nwant\n%q", got[:n], want)
+	}
+}
