@@ -284,6 +284,7 @@ target_version() {
 		local rev gofuse
 		rev=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
 		git -C "$REPO" diff --quiet HEAD -- . 2>/dev/null || rev="$rev+dirty"
+		[[ -n ${FERNETFS_BIN_PREBUILT:-} ]] && rev="$rev (binary: FERNETFS_BIN=$FERNETFS_BIN_PREBUILT, built apart)"
 		gofuse=$(awk '$1 == "github.com/hanwen/go-fuse/v2" { print $2 }' "$REPO/go.mod")
 		echo "git $rev, go-fuse $gofuse, $(go version | awk '{ print $3 }')"
 		;;
@@ -334,7 +335,15 @@ gluster_start() {
 	local i
 	gluster_cli volume list && return 0
 	log "starting glusterd"
-	glusterd >>"$LOGDIR/gluster.log" 2>&1 || return 1
+	# Without the descriptors this script holds (a flock(1) lock among
+	# them): glusterd and its brick processes may outlive the script.
+	(
+		for fd in /proc/$BASHPID/fd/*; do
+			fd=${fd##*/}
+			((fd > 2)) && eval "exec $fd>&-"
+		done
+		exec glusterd
+	) >>"$LOGDIR/gluster.log" 2>&1 || return 1
 	for ((i = 0; i < 100; i++)); do
 		if gluster_cli volume list; then
 			GLUSTERD_PID=$(pgrep -x -o glusterd || true)
