@@ -149,24 +149,38 @@ bench_cleanup() {
 	exit "$rc"
 }
 
+# holds_fuse PID: has PID /dev/fuse open (as a FUSE daemon does)?
+holds_fuse() {
+	local fd
+	for fd in "/proc/$1"/fd/*; do
+		[[ $(readlink "$fd" 2>/dev/null) == /dev/fuse ]] && return 0
+	done
+	return 1
+}
+
 # find_daemon_pid NAME MNT prints the PID of the process named NAME (comm) that
-# serves MNT: its argv contains MNT. Falls back to the only NAME process that
-# holds /dev/fuse open and was not there before (PIDS_BEFORE).
+# serves MNT: it holds /dev/fuse open and its argv contains MNT (other
+# helpers may serve other mounts with the same program; a parent that waits
+# for its daemon has the same argv but no /dev/fuse). Falls back to an argv
+# match alone, then to the only new NAME process (not in PIDS_BEFORE) that
+# holds /dev/fuse.
 find_daemon_pid() {
-	local name=$1 m=$2 d p fd cands=()
+	local name=$1 m=$2 d p argv=() fresh=()
 	for d in /proc/[0-9]*; do
 		p=${d#/proc/}
 		[[ $(cat "$d/comm" 2>/dev/null) == "$name" ]] || continue
 		if tr '\0' '\n' <"$d/cmdline" 2>/dev/null | grep -qxF "$m"; then
-			echo "$p"
-			return 0
+			holds_fuse "$p" && { echo "$p"; return 0; }
+			argv+=("$p")
+		elif [[ " ${PIDS_BEFORE:-} " != *" $p "* ]] && holds_fuse "$p"; then
+			fresh+=("$p")
 		fi
-		[[ " ${PIDS_BEFORE:-} " == *" $p "* ]] && continue
-		for fd in "$d"/fd/*; do
-			[[ $(readlink "$fd" 2>/dev/null) == /dev/fuse ]] && { cands+=("$p"); break; }
-		done
 	done
-	((${#cands[@]} == 1)) && echo "${cands[0]}"
+	if ((${#argv[@]} == 1)); then
+		echo "${argv[0]}"
+	elif ((${#argv[@]} == 0 && ${#fresh[@]} == 1)); then
+		echo "${fresh[0]}"
+	fi
 }
 
 # build_fernetfs builds ./cmd/fernetfs into $SCR/bin (unless FERNETFS_BIN is
