@@ -10,3 +10,5 @@ require (
 )
 
 require golang.org/x/tools v0.26.0 // indirect
+
+replace github.com/hanwen/go-fuse/v2 => ./third_party/go-fuse

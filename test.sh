@@ -40,4 +40,7 @@ done
 go test -count=1 ./vault/fernet
 go test -count=1 -tags purego ./vault/...
 
+# The patched go-fuse (third_party/go-fuse/PATCHES.md): the patch's own tests.
+(cd third_party/go-fuse && go test -count=1 -run 'ReadBufPool' ./fuse)
+
 go test -race -count=1 -timeout 25m ./...
