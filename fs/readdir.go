@@ -7,6 +7,8 @@ import (
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
 	"golang.org/x/sys/unix"
+
+	"github.com/fernetfs/fernetfs/vault"
 )
 
 var _ gofs.NodeOpendirHandler = (*node)(nil)
@@ -16,12 +18,31 @@ var _ gofs.NodeOpendirHandler = (*node)(nil)
 // answers READDIRPLUS's per-entry lookups from the snapshot's backing
 // names, so listing with attributes costs one statx per entry and no
 // name encryption.
+//
+// The snapshot is vault's listing itself, not a copy: stream position
+// 0 is ".", 1 is "..", and p >= 2 is list[p-2]. A directory of 100,000
+// files lists about 10 MB, held while it is open.
 type dirHandle struct {
-	n       *node
-	entries []fuse.DirEntry
-	backing []string // backing names, parallel to entries ("" for . and ..)
-	pos     int
-	loaded  bool
+	n        *node
+	list     []vault.DirEntry // decodable entries only
+	self, up uint64           // inode numbers of . and ..
+	pos      int
+	loaded   bool
+}
+
+// dotEntries is how many stream positions come before list: . and ..
+const dotEntries = 2
+
+// entry is the stream entry at position p < dotEntries+len(h.list).
+func (h *dirHandle) entry(p int) fuse.DirEntry {
+	switch p {
+	case 0:
+		return fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: h.self}
+	case 1:
+		return fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: h.up}
+	}
+	e := &h.list[p-dotEntries]
+	return fuse.DirEntry{Name: e.Name, Mode: e.Type, Ino: h.n.r.ino(fileKey{dev: h.n.key.dev, ino: e.Ino})}
 }
 
 var (
@@ -57,27 +78,22 @@ func (h *dirHandle) load() syscall.Errno {
 	if err != nil {
 		return n.r.errno(n, "readdir", err)
 	}
-	self := n.r.ino(n.key)
-	up := self
+	h.self = n.r.ino(n.key)
+	h.up = h.self
 	if _, p := n.Parent(); p != nil {
-		up = p.StableAttr().Ino
+		h.up = p.StableAttr().Ino
 	}
-	h.entries = append(h.entries[:0],
-		fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: self},
-		fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: up})
-	h.backing = append(h.backing[:0], "", "")
+	// Drop the undecodable entries in place.
+	ok := list[:0]
 	for _, e := range list {
 		if e.Err != nil {
 			n.r.logOnce("name "+e.Backing, "%s: skipping entry with undecodable backing name %q: %v", n.r.path(n), e.Backing, e.Err)
 			continue
 		}
-		h.entries = append(h.entries, fuse.DirEntry{
-			Name: e.Name,
-			Mode: e.Type,
-			Ino:  n.r.ino(fileKey{dev: n.key.dev, ino: e.Ino}),
-		})
-		h.backing = append(h.backing, e.Backing)
+		ok = append(ok, e)
 	}
+	clear(list[len(ok):])
+	h.list = ok
 	h.pos = 0
 	h.loaded = true
 	return 0
@@ -92,10 +108,10 @@ func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno sy
 			return nil, errno
 		}
 	}
-	if h.pos >= len(h.entries) {
+	if h.pos >= dotEntries+len(h.list) {
 		return nil, 0
 	}
-	e := h.entries[h.pos]
+	e := h.entry(h.pos)
 	h.pos++
 	e.Off = uint64(h.pos)
 	return &e, 0
@@ -115,7 +131,7 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errn
 			return errno
 		}
 	}
-	if off > uint64(len(h.entries)) {
+	if off > uint64(dotEntries+len(h.list)) {
 		return syscall.EINVAL
 	}
 	h.pos = int(off)
@@ -126,10 +142,11 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errn
 // backing name from the snapshot; other names take the normal path.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
 	n := h.n
-	i := h.pos - 1
-	if i < 0 || i >= len(h.entries) || h.entries[i].Name != name || h.backing[i] == "" {
+	i := h.pos - 1 - dotEntries
+	if i < 0 || i >= len(h.list) || h.list[i].Name != name {
 		return n.Lookup(ctx, name, out)
 	}
+	backing := h.list[i].Backing
 	defer n.r.guard("lookup", &errno)
 	d, errno := n.acquireDir()
 	if errno != 0 {
@@ -137,10 +154,10 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	}
 	defer n.releaseDir()
 	var st unix.Statx_t
-	if err := statAt(d.Fd(), h.backing[i], &st); err != nil {
+	if err := statAt(d.Fd(), backing, &st); err != nil {
 		return nil, n.r.errno(n, "lookup", err)
 	}
-	return n.newChild(ctx, d, name, h.backing[i], &st, out), 0
+	return n.newChild(ctx, d, name, backing, &st, out), 0
 }
 
 // Fsyncdir syncs the backing directory.
@@ -157,6 +174,6 @@ func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) (errno syscall.E
 // Releasedir drops the snapshot and the directory fd OpendirHandle
 // holds.
 func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
-	h.entries, h.backing = nil, nil
+	h.list = nil
 	h.n.releaseDir()
 }
