@@ -171,12 +171,19 @@ func (n *node) at() (p *node, d *vault.Dir, backing string, errno syscall.Errno)
 func (n *node) newChild(ctx context.Context, d *vault.Dir, name, backing string, st *unix.Statx_t, out *fuse.EntryOut) *gofs.Inode {
 	n.r.fillAttr(n, &out.Attr, st, d, name, backing)
 	k := keyOf(st)
-	child := &node{r: n.r, key: k}
 	mode := uint32(st.Mode) & unix.S_IFMT
+	id := gofs.StableAttr{Mode: mode, Ino: n.r.ino(k), Gen: gen(st)}
+	// A repeated lookup (the kernel's entry expired, a listing with
+	// attributes) finds the node in the tree: go-fuse would return it
+	// anyway, and a new node would only be garbage.
+	if ch := n.GetChild(name); ch != nil && ch.StableAttr() == id {
+		return ch
+	}
+	child := &node{r: n.r, key: k}
 	if mode == unix.S_IFDIR {
 		child.dir = &dirState{}
 	}
-	return n.NewInode(ctx, child, gofs.StableAttr{Mode: mode, Ino: n.r.ino(k), Gen: gen(st)})
+	return n.NewInode(ctx, child, id)
 }
 
 // fillAttr converts a backing stat into plaintext attributes. Sizes are
