@@ -60,6 +60,9 @@ type Content struct {
 	lastEnd atomic.Int64
 	// bm is the mapping small random reads copy from (see backingMap).
 	bm backingMap
+	// dio is the descriptor large cold reads bypass the page cache
+	// with (see directFd).
+	dio directFd
 	// bufs are the vault's shared I/O buffers.
 	bufs *bufPools
 	// sh locks the backing file against other mounts (content_lock.go).
@@ -78,6 +81,7 @@ func (v *Vault) OpenContent(b Backing, name string) *Content {
 	c.name.Store(&name)
 	c.bsize.Store(-1)
 	c.fd.init(b)
+	c.dio.init(c.fd.raw)
 	c.initShared(v, b)
 	return c
 }

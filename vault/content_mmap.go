@@ -108,11 +108,13 @@ func copyCatchingFault(dst, src []byte) (ok bool) {
 }
 
 // Close releases what the Content holds besides the backing file (its
-// mappings). The caller closes the backing file afterwards and uses the
-// Content no more, except that reads still work (by pread) until then.
+// mappings and its O_DIRECT descriptor). The caller closes the backing
+// file afterwards and uses the Content no more, except that reads still
+// work (by pread) until then.
 func (c *Content) Close() error {
 	c.mu.Lock() // wait for readers copying out of a mapping
 	defer c.mu.Unlock()
+	c.dio.close()
 	c.bm.mu.Lock()
 	defer c.bm.mu.Unlock()
 	c.bm.off.Store(true)

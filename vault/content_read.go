@@ -53,10 +53,9 @@ func (c *Content) ReadAt(p []byte, off int64) (int, error) {
 	if last != lastIdx {
 		stop = lay.lineOff(last + 1)
 	}
-	bp := c.getBuf(stop - start)
+	bp, buf, err := c.readLines(start, stop)
 	defer c.putBuf(bp)
-	buf := *bp
-	if err := c.readBacking(buf, start); err != nil {
+	if err != nil {
 		return 0, err
 	}
 	if first == 0 {

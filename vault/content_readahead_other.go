@@ -15,3 +15,19 @@ func (c *Content) prefetchForWrite(off, n int64) {}
 
 // WillRead does nothing.
 func (c *Content) WillRead() {}
+
+// readLines reads the backing bytes [start, stop) into a pooled buffer
+// and returns the buffer (give it back with putBuf) and the bytes.
+func (c *Content) readLines(start, stop int64) (*[]byte, []byte, error) {
+	bp := c.getBuf(stop - start)
+	if err := c.readFull(*bp, start); err != nil {
+		return bp, nil, err
+	}
+	return bp, *bp, nil
+}
+
+// directFd is empty: reads bypass no cache here.
+type directFd struct{}
+
+func (d *directFd) init(raw int64) {}
+func (d *directFd) close()         {}
