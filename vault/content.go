@@ -67,6 +67,9 @@ type Content struct {
 	bufs *bufPools
 	// sh locks the backing file against other mounts (content_lock.go).
 	sh sharedState
+	// jr is the mount's undo journal (nil: in-place writes are not
+	// journaled, as in the offline commands).
+	jr *Journal
 
 	// Test hooks for golden files; nil in normal use. newID fills a new
 	// file's ID, iv the IV of a chunk about to be sealed.
@@ -80,6 +83,7 @@ func (v *Vault) OpenContent(b Backing, name string) *Content {
 	c := &Content{keys: v.Keys(), b: b, lay: newLayout(v.ChunkSize()), bufs: &v.bufs}
 	c.name.Store(&name)
 	c.bsize.Store(-1)
+	c.jr = v.journal.Load()
 	c.fd.init(b)
 	c.dio.init(c.fd.raw)
 	c.initShared(v, b)

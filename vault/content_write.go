@@ -342,7 +342,10 @@ type segment struct {
 //     readers reject the tail after it (a crash leaves the old content
 //     plus a tail that fsck --repair cuts). A failure truncates the
 //     file back to its old size.
-//  2. The bytes inside the old file, in place. Tokens are rewritten in
+//  2. The bytes inside the old file, in place, each run of lines after
+//     its old bytes were copied to the undo journal (writeInPlace),
+//     so that a crash that tears the write leaves lines a repair can
+//     put back. Tokens are rewritten in
 //     place over allocated bytes, which cannot fail for space; only
 //     writing into a hole allocates. The old last line is the last
 //     thing replaced, once everything after it is in place. On
@@ -377,8 +380,8 @@ func (w *writePlan) store(segs []segment) (done int64, err error) {
 			continue
 		}
 		b := sg.b[:min(int64(len(sg.b)), oldS-sg.at)]
-		if n, err := c.writeBacking(b, sg.at); err != nil {
-			done := w.undoInPlace(sg.at, b, int64(n), err)
+		if n, err := w.writeInPlace(b, sg.at); err != nil {
+			done := w.undoInPlace(sg.at, b, n, err)
 			if grew {
 				if terr := w.undoGrowth(nil); terr != nil {
 					return 0, fmt.Errorf("%w (and restoring the old size: %w)", err, terr)

@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"sync"
+	"sync/atomic"
 )
 
 // Vault is an unlocked vault: the backing directory, its header and the
@@ -25,6 +26,10 @@ type Vault struct {
 	nameCodecs, xattrCodecs sync.Pool
 	// shared is set by SetSharedStorage (see content_lock.go).
 	shared bool
+	// journal is the mount's undo journal (journal.go), nil for the
+	// offline commands and read-only or reverse mounts.
+	journal   atomic.Pointer[Journal]
+	journalMu sync.Mutex
 }
 
 // Credential unlocks a vault: a password, or instead a recovery key.
