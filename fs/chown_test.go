@@ -46,7 +46,9 @@ func helperServeAllowOther(args []string) error {
 	}
 	fmt.Println("mounted")
 	io.Copy(io.Discard, os.Stdin)
-	return srv.Unmount()
+	err = srv.Unmount()
+	v.StopJournal()
+	return err
 }
 
 // TestCreateFailedChownLeavesNothing runs the mount as root without

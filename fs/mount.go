@@ -21,7 +21,9 @@ import (
 
 // Mount mounts v at mountpoint and serves it in background goroutines.
 // It returns once the kernel has the mount; the caller waits with
-// server.Wait and unmounts with server.Unmount.
+// server.Wait and unmounts with server.Unmount. A writable mount
+// journals in-place writes (vault.StartJournal): once the server has
+// stopped, the caller removes the journal with v.StopJournal.
 //
 // Modes arrive with the caller's umask already applied by the kernel
 // (go-fuse does not negotiate FUSE_DONT_MASK), and the backing
@@ -34,16 +36,19 @@ func Mount(v *vault.Vault, mountpoint string, opts Options) (*fuse.Server, error
 		return nil, err
 	}
 	o := rn.mountOptions()
+	rn.r.startJournal()
 	raw := &killPrivFS{gofs.NewNodeFS(rn, o)}
 	server, err := fuse.NewServer(raw, mountpoint, &o.MountOptions)
 	if err != nil {
 		rn.OnForget()
+		rn.r.stopJournal()
 		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
 		server.Unmount()
 		rn.OnForget()
+		rn.r.stopJournal()
 		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
 	setReadAhead(mountpoint, bdiReadAhead)

@@ -69,6 +69,9 @@ type testMount struct {
 	dir    string
 	server *fuse.Server
 	log    *syncBuffer
+	// v's journal is stopped at the first unmount.
+	v       *vault.Vault
+	stopped bool
 }
 
 // mountVault mounts v at a fresh directory and unmounts it in
@@ -90,6 +93,7 @@ func mountVault(t testing.TB, v *vault.Vault, opts Options) *testMount {
 		t.Fatalf("mount: %v", err)
 	}
 	m.server = srv
+	m.v = v
 	t.Cleanup(func() {
 		m.unmount(t)
 		if s := m.log.String(); s != "" {
@@ -117,6 +121,12 @@ func (m *testMount) unmount(t testing.TB) {
 	if isMounted(t, m.dir) {
 		t.Errorf("%s is still mounted after unmount", m.dir)
 		syscall.Unmount(m.dir, syscall.MNT_DETACH)
+	}
+	if !m.stopped && m.v != nil {
+		m.stopped = true
+		if err := m.v.StopJournal(); err != nil {
+			t.Errorf("removing the journal: %v", err)
+		}
 	}
 }
 

@@ -190,6 +190,8 @@ func (mf *mountFlags) options(v *vault.Vault, logger *log.Logger) fs.Options {
 // serveForeground mounts and serves until unmounted (by fernetfs
 // unmount, --idle, or a signal).
 func serveForeground(e *env, mf *mountFlags, v *vault.Vault, mnt string) error {
+	// The journal goes once serving ends, before the process does.
+	defer v.StopJournal()
 	return serveForegroundWith(e, mf, v.Dir(), v.Dir(), mnt, func(logger *log.Logger) (*fuse.Server, error) {
 		lockKeys(v, logger)
 		return fs.Mount(v, mnt, mf.options(v, logger))
@@ -444,8 +446,15 @@ func parseDaemonError(line string) (int, string, bool) {
 // tells the parent, and serves until unmounted. Any failure before the
 // mount is ready goes back to the parent as "error STATUS MESSAGE".
 func runMountDaemon(e *env, mf *mountFlags, backing, mnt string) error {
+	var v *vault.Vault
+	defer func() {
+		if v != nil {
+			v.StopJournal() // once serving ends, before the process does
+		}
+	}()
 	return daemonServe(e, mf, backing, backing, mnt, func(key string, logger *log.Logger) (*fuse.Server, error) {
-		v, err := vault.Unlock(backing, vault.Credential{RecoveryKey: key})
+		var err error
+		v, err = vault.Unlock(backing, vault.Credential{RecoveryKey: key})
 		if err != nil {
 			return nil, err
 		}
