@@ -56,7 +56,7 @@ func runCat(e *env, c *command, args []string) error {
 	defer file.Close()
 	defer content.Close()
 	_, err = copyContent(e.stdout, content, make([]byte, copyBufSize), nil)
-	return err
+	return journalHint(v, err)
 }
 
 // copyContent writes the whole plaintext of c to w in buf-sized reads,

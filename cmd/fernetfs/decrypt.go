@@ -89,7 +89,7 @@ func runDecrypt(e *env, c *command, args []string) error {
 			msg += fmt.Sprintf(", %d extended %s", r.badXattrs, plural(r.badXattrs, "attribute", "attributes"))
 		}
 		if r.corrupt > 0 {
-			return fmt.Errorf("%w: %s", vault.ErrCorrupt, msg)
+			return journalHint(v, fmt.Errorf("%w: %s", vault.ErrCorrupt, msg))
 		}
 		return errors.New(msg)
 	}

@@ -26,7 +26,9 @@ it is known (the backing path otherwise), then a summary line; orphaned
 long-name sidecars are reported too. Exit status 5 if any problem was
 found, 0 if the vault is sound. Without --repair nothing is changed.
 
---repair salvages what a crash or a damaged copy left: a file with a torn
+--repair salvages what a crash or a damaged copy left: chunks torn by a
+crash during an in-place write are put back from the undo journal the
+mount left (fernetfs.journal.*, removed afterwards); a file with a torn
 tail is cut back to its longest valid prefix (the last good chunk sealed
 again as the final one); names that no longer decrypt and orphaned
 long-name sidecars are moved into the directory lost+found in the vault
@@ -62,6 +64,10 @@ func runFsck(e *env, c *command, args []string) error {
 	}
 	var st fsckStats
 	prog := newProgress(e, "fsck: checked")
+	// Leftover undo journals (of mounts killed while writing) hold the
+	// old copies of lines a crash may have torn.
+	js, jerrs := v.OpenJournals(*repair)
+	defer js.Close()
 	problem := func(where string, err error) {
 		st.problems++
 		prog.clear()
@@ -89,6 +95,9 @@ func runFsck(e *env, c *command, args []string) error {
 			st.fixed++
 			changed("repaired %s: removed damaged xattr %s", name, label)
 		}
+	}
+	for _, err := range jerrs {
+		problem(v.Dir(), err)
 	}
 	err = v.Walk(func(w vault.WalkEntry) error {
 		name := displayPath(w.Path)
@@ -120,7 +129,10 @@ func runFsck(e *env, c *command, args []string) error {
 			if err != nil {
 				problem(name, err)
 			}
-			if *repair && (bad > 0 || errors.Is(err, vault.ErrCorrupt)) && repairFile(w, name, changed) {
+			if !*repair && (bad > 0 || errors.Is(err, vault.ErrCorrupt)) {
+				fsckJournal(w, name, js, changed)
+			}
+			if *repair && (bad > 0 || errors.Is(err, vault.ErrCorrupt)) && repairFile(w, name, js, changed) {
 				st.fixed += bad
 				if err != nil {
 					st.fixed++
@@ -140,6 +152,14 @@ func runFsck(e *env, c *command, args []string) error {
 	prog.clear()
 	if err != nil {
 		return err
+	}
+	if *repair && len(js.Paths) > 0 {
+		// Every torn line they could restore was put back above.
+		if err := js.Remove(); err != nil {
+			changed("not removed: leftover journal: %v", err)
+		} else {
+			changed("removed %d leftover %s", len(js.Paths), plural(int64(len(js.Paths)), "journal", "journals"))
+		}
 	}
 	fmt.Fprintf(e.stdout, "fsck %s: %d files (%s), %d directories, %d symlinks, %d other: ",
 		v.Dir(), st.files, formatBytes(st.bytes), st.dirs, st.symlinks, st.other)
@@ -190,7 +210,7 @@ func fsckFile(v *vault.Vault, w vault.WalkEntry, name string, st *fsckStats, pro
 // repairFile cuts a damaged file back to its valid prefix
 // (vault.Content.RepairTail) and says what it did, or why not; it
 // reports whether the file is sound now.
-func repairFile(w vault.WalkEntry, name string, changed func(string, ...any)) bool {
+func repairFile(w vault.WalkEntry, name string, js *vault.Journals, changed func(string, ...any)) bool {
 	c, f, err := w.Parent.OpenContentRW(w.Backing, name)
 	if err != nil {
 		changed("not repaired %s: %v", name, err)
@@ -198,6 +218,17 @@ func repairFile(w vault.WalkEntry, name string, changed func(string, ...any)) bo
 	}
 	defer f.Close()
 	defer c.Close()
+	put, err := c.RestoreTorn(js, true)
+	if len(put) > 0 {
+		changed("repaired %s: put back %s %v from the undo journal", name, plural(int64(len(put)), "torn chunk", "torn chunks"), put)
+	}
+	if err != nil {
+		changed("not repaired %s: %v", name, err)
+		return false
+	}
+	if len(put) > 0 && c.Check(nil) == nil {
+		return true
+	}
 	r, err := c.RepairTail()
 	switch {
 	case err != nil:
@@ -214,6 +245,20 @@ func repairFile(w vault.WalkEntry, name string, changed func(string, ...any)) bo
 	changed("repaired %s: cut %d damaged %s from its end, kept %d %s%s", name,
 		r.Cut, plural(r.Cut, "byte", "bytes"), r.Kept, plural(r.Kept, "byte", "bytes"), how)
 	return true
+}
+
+// fsckJournal says which damaged chunks of a file a leftover undo
+// journal would put back (fsck without --repair changes nothing).
+func fsckJournal(w vault.WalkEntry, name string, js *vault.Journals, say func(string, ...any)) {
+	c, f, err := w.Parent.OpenContent(w.Backing, name)
+	if err != nil {
+		return
+	}
+	defer f.Close()
+	defer c.Close()
+	if put, err := c.RestoreTorn(js, false); err == nil && len(put) > 0 {
+		say("%s: %s %v can be put back from the undo journal (fsck --repair)", name, plural(int64(len(put)), "torn chunk", "torn chunks"), put)
+	}
 }
 
 // fsckXattrs decrypts every user.* attribute name and value of the file
