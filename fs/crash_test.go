@@ -5,7 +5,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -35,7 +34,7 @@ func helperServe(args []string) error {
 	}
 	fmt.Println("mounted")
 	srv.Wait()
-	return nil
+	return v.StopJournal()
 }
 
 // daemon is a mount served by a child process (helperServe), which a
@@ -106,25 +105,20 @@ type crashFile struct {
 	// computed only when needed, to keep the workload's own work small
 	// next to the daemon's.
 	next func() [][]byte
-	// inPlace is set when the operation under way rewrites whole
-	// chunks [lo, hi) in place (an overwrite inside the file): a kill
-	// can tear the pwrite between two pages, so some of those chunks
-	// may read as damaged (EIO), the others as old or new.
-	inPlace    bool
-	ipLo, ipHi int64
 }
 
 // TestCrashKeepsData kills the mount daemon with SIGKILL at a random
 // moment while files are appended to, overwritten, truncated and
-// fsync'd, in 60 rounds. After each kill every file, read offline, must
+// fsync'd, in 60 rounds. After each kill, what fsck --repair does is
+// done (torn lines put back from the daemon's undo journal, torn tails
+// cut; the journal removed), and then every file, read offline, must
 // hold exactly what the mount acknowledged (the daemon writes the
 // backing before replying, and the page cache outlives the process),
-// except the file being changed, which may instead show the content
-// after that change, or be rejected as corrupt: then cutting it to the
-// backing size of one of those contents must give that content back,
-// and fsck --repair (Content.RepairTail) must turn the file into it.
-// Nothing may read silently short, empty or different, and fsck must
-// be clean at the end.
+// except the file being changed, which may instead hold the content
+// after that change or after a prefix of it (whole pages of a write,
+// which the kernel may send as several requests). No torn chunk is
+// tolerated: nothing may read damaged, silently short, empty or
+// different, and fsck must be clean at the end.
 func TestCrashKeepsData(t *testing.T) {
 	requireFuse(t)
 	// A tmpfs BACKING: fsync costs nothing there, so the kills land
@@ -161,8 +155,16 @@ func TestCrashKeepsData(t *testing.T) {
 		timer.Stop()
 		d.kill(t)
 		kills++
+		what := fmt.Sprintf("round %d (kill after %v, %d operations)", round, delay, ops)
+		js, errs := v.OpenJournals(true)
+		if len(errs) > 0 || len(js.Live) > 0 || len(js.Paths) > 1 {
+			t.Fatalf("%s: leftover journals %q (live %q): %v; want at most the daemon's one", what, js.Paths, js.Live, errs)
+		}
 		for _, f := range files {
-			checkCrashFile(t, v, backing, f, fmt.Sprintf("round %d (kill after %v, %d operations)", round, delay, ops))
+			checkCrashFile(t, v, js, f, what)
+		}
+		if err := js.Remove(); err != nil {
+			t.Fatal(err)
 		}
 	}
 	t.Logf("%d kills", kills)
@@ -206,7 +208,7 @@ func crashWorkload(t *testing.T, r *rand.Rand, mnt string, files []*crashFile, k
 			}
 			return ops
 		}
-		f.next, f.inPlace = nil, false
+		f.next = nil
 	}
 }
 
@@ -226,7 +228,6 @@ func crashStep(r *rand.Rand, h *os.File, f *crashFile) error {
 		n := min(1+r.Int64N(64), size/page)
 		off := r.Int64N(size/page-n+1) * page
 		p := randBytesFS(r, int(n*page))
-		f.inPlace, f.ipLo, f.ipHi = true, off/page, off/page+n
 		return crashWrite(h, f, p, off)
 	case op < 7:
 		newSize := r.Int64N(size + 64<<10)
@@ -292,11 +293,10 @@ func resizeFS(b []byte, n int64) []byte {
 	return append(b, make([]byte, n-int64(len(b)))...)
 }
 
-// checkCrashFile reads f offline after a kill and checks it as
-// TestCrashKeepsData says. A torn tail is cut by fsck --repair, so the
-// next round starts from a sound file; f.cur becomes what the file
-// holds.
-func checkCrashFile(t *testing.T, v *vault.Vault, backing string, f *crashFile, what string) {
+// checkCrashFile repairs f as fsck --repair would (journal, then torn
+// tail) and checks it as TestCrashKeepsData says; f.cur becomes what
+// the file holds.
+func checkCrashFile(t *testing.T, v *vault.Vault, js *vault.Journals, f *crashFile, what string) {
 	t.Helper()
 	bp, err := v.ResolvePath(f.name)
 	if errors.Is(err, os.ErrNotExist) && len(f.cur) == 0 {
@@ -305,118 +305,54 @@ func checkCrashFile(t *testing.T, v *vault.Vault, backing string, f *crashFile, 
 	if err != nil {
 		t.Fatalf("%s: %s: %v", what, f.name, err)
 	}
+	put := restoreTorn(t, v, js, bp, f.name)
 	raw, err := os.ReadFile(bp)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cands := [][]byte{f.cur}
-	var next [][]byte
 	if f.next != nil {
-		next = f.next()
-		cands = append(cands, next...)
+		cands = append(cands, f.next()...)
 	}
-	if got, err := readContent(v, raw); err == nil {
-		for _, c := range cands {
-			if bytes.Equal(got, c) {
-				f.cur = c
-				return
-			}
+	got, rerr := readContent(v, raw)
+	if rerr != nil {
+		rep := repairTail(t, v, bp, f.name)
+		fixed, err := os.ReadFile(bp)
+		if err != nil {
+			t.Fatal(err)
 		}
-		t.Fatalf("%s: %s reads with success as %d bytes, none of the %d contents it may have (acknowledged: %d bytes)", what, f.name, len(got), len(cands), len(f.cur))
+		if got, err = readContent(v, fixed); err != nil {
+			t.Fatalf("%s: %s is damaged (%v; chunks put back from the journal: %v); after fsck --repair (%+v): %v", what, f.name, rerr, put, rep, err)
+		}
+		t.Logf("%s: %s: fsck --repair put back chunks %v and cut the torn tail from %d to %d backing bytes", what, f.name, put, rep.OldBacking, rep.NewBacking)
+	} else if len(put) > 0 {
+		t.Logf("%s: %s: fsck --repair put back torn chunks %v from the journal", what, f.name, put)
 	}
 	for _, c := range cands {
-		s := vault.BackingSize(int64(len(c)), v.ChunkSize())
-		if s > int64(len(raw)) {
-			continue
-		}
-		if got, err := readContent(v, raw[:s]); err == nil && bytes.Equal(got, c) {
-			// fsck --repair must find that content.
-			rep := repairTail(t, v, bp, f.name)
-			t.Logf("%s: %s: fsck --repair cut the torn tail from %d to %d backing bytes", what, f.name, rep.OldBacking, rep.NewBacking)
-			fixed, err := os.ReadFile(bp)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got, err := readContent(v, fixed); err != nil || !bytes.Equal(got, c) {
-				t.Fatalf("%s: %s: after fsck --repair (%+v): %d bytes, %v; want the %d bytes of the cut file", what, f.name, rep, len(got), err, len(c))
-			}
+		if bytes.Equal(got, c) {
 			f.cur = c
 			return
 		}
 	}
-	if f.inPlace && len(next) > 0 && len(next[0]) == len(f.cur) && checkTornInPlace(t, v, bp, raw, f, next[0], what) {
-		return
-	}
-	// The one window the write order leaves: the single pwrite that
-	// replaces the old last line in place once everything past it is
-	// written (so the file has its new size), or that writes the new
-	// last line over a full one before a cut (so it still has its old
-	// size), torn between two pages. Everything else is in place, and
-	// that one chunk is lost.
-	cs := int64(v.ChunkSize())
-	oldS := vault.BackingSize(int64(len(f.cur)), int(cs))
-	for _, c := range next {
-		s := vault.BackingSize(int64(len(c)), int(cs))
-		oldLast, newLast := (int64(len(f.cur))-1)/cs, (int64(len(c))-1)/cs
-		var lost int64
-		switch {
-		case len(f.cur) == 0 || len(c) == 0:
-			continue
-		case len(c) > len(f.cur) && s == int64(len(raw)):
-			lost = oldLast
-		case len(c) < len(f.cur) && oldS == int64(len(raw)):
-			lost = newLast
-		default:
-			continue
-		}
-		bad, same := chunkStates(v, raw[:s], c)
-		if !same || len(bad) != 1 || bad[0] != lost {
-			continue
-		}
-		t.Logf("%s: %s: the in-place rewrite of last line %d was torn: that chunk is lost (the documented window); restoring it from the model", what, f.name, bad[0])
-		if err := os.Truncate(bp, s); err != nil {
-			t.Fatal(err)
-		}
-		bf, err := os.OpenFile(bp, os.O_RDWR, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		wc := v.OpenContent(bf, f.name)
-		lo := bad[0] * cs
-		_, err = wc.WriteAt(c[lo:min(lo+cs, int64(len(c)))], lo)
-		wc.Close()
-		bf.Close()
-		if err != nil {
-			t.Fatal(err)
-		}
-		f.cur = c
-		return
-	}
-	_, err = readContent(v, raw)
-	t.Fatalf("%s: %s is damaged (%v) and cutting it gives none of the %d contents it may have (acknowledged: %d bytes, backing now %d bytes)", what, f.name, err, len(cands), len(f.cur), len(raw))
+	t.Fatalf("%s: %s reads as %d bytes after fsck --repair, none of the %d contents it may have (acknowledged: %d bytes; chunks put back: %v)", what, f.name, len(got), len(cands), len(f.cur), put)
 }
 
-// chunkStates reads every chunk of the backing file raw and compares
-// it with want: bad lists the chunks that fail to read, same reports
-// whether all the others hold want's bytes.
-func chunkStates(v *vault.Vault, raw, want []byte) (bad []int64, same bool) {
-	cs := int64(v.ChunkSize())
-	c := v.OpenContent(&memFile{b: raw}, "crash")
-	size, err := c.Size()
-	if err != nil || size != int64(len(want)) {
-		return nil, false
+// restoreTorn does to the backing file bp what fsck --repair does first
+// to a damaged file: put torn lines back from the leftover journals.
+func restoreTorn(t *testing.T, v *vault.Vault, js *vault.Journals, bp, name string) []int64 {
+	t.Helper()
+	bf, err := os.OpenFile(bp, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
 	}
-	same = true
-	for i := int64(0); i*cs < size; i++ {
-		lo, hi := i*cs, min((i+1)*cs, size)
-		got := make([]byte, hi-lo)
-		if _, err := c.ReadAt(got, lo); err != nil && !(errors.Is(err, io.EOF) && hi == size) {
-			bad = append(bad, i)
-		} else if !bytes.Equal(got, want[lo:hi]) {
-			same = false
-		}
+	defer bf.Close()
+	c := v.OpenContent(bf, name)
+	defer c.Close()
+	put, err := c.RestoreTorn(js, true)
+	if err != nil {
+		t.Fatalf("fsck --repair of %s: %v", name, err)
 	}
-	return bad, same
+	return put
 }
 
 // repairTail does to the backing file bp what fsck --repair does to a
@@ -435,67 +371,6 @@ func repairTail(t *testing.T, v *vault.Vault, bp, name string) vault.TailRepair 
 		t.Fatalf("fsck --repair of %s: %v", name, err)
 	}
 	return rep
-}
-
-// checkTornInPlace accepts a file whose in-place overwrite was torn: only
-// chunks in [f.ipLo, f.ipHi) may be damaged, and every other chunk must
-// hold its old or (inside the range) its new content. The damaged
-// chunks are then rewritten with their new content, as the writer would
-// after the EIO, so the next round starts from a sound file.
-func checkTornInPlace(t *testing.T, v *vault.Vault, bp string, raw []byte, f *crashFile, next []byte, what string) bool {
-	t.Helper()
-	cs := int64(v.ChunkSize())
-	size := int64(len(f.cur))
-	if vault.BackingSize(size, int(cs)) != int64(len(raw)) {
-		return false
-	}
-	c := v.OpenContent(&memFile{b: raw}, "crash")
-	mixed := bytes.Clone(f.cur)
-	var bad []int64
-	for i := int64(0); i*cs < size; i++ {
-		lo, hi := i*cs, min((i+1)*cs, size)
-		got := make([]byte, hi-lo)
-		_, err := c.ReadAt(got, lo)
-		if err != nil && !(errors.Is(err, io.EOF) && hi == size) {
-			if i < f.ipLo || i >= f.ipHi {
-				return false
-			}
-			bad = append(bad, i)
-			copy(mixed[lo:hi], next[lo:hi])
-			continue
-		}
-		if !bytes.Equal(got, f.cur[lo:hi]) && !(i >= f.ipLo && i < f.ipHi && bytes.Equal(got, next[lo:hi])) {
-			return false
-		}
-		copy(mixed[lo:hi], got)
-	}
-	if len(bad) == 0 {
-		return false
-	}
-	t.Logf("%s: %s: in-place overwrite of chunks %d..%d torn, chunks %v read as EIO; rewriting them", what, f.name, f.ipLo, f.ipHi-1, bad)
-	bf, err := os.OpenFile(bp, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer bf.Close()
-	wc := v.OpenContent(bf, f.name)
-	defer wc.Close()
-	// fsck --repair must leave damage in the middle alone (unless the
-	// torn chunk is the last one, where cutting would drop it).
-	if rep, err := wc.RepairTail(); bad[len(bad)-1] < (size-1)/cs && (err == nil || !errors.Is(err, vault.ErrNotTorn)) {
-		t.Fatalf("%s: fsck --repair of %s with chunks %v torn in the middle: %+v, %v; want ErrNotTorn", what, f.name, bad, rep, err)
-	}
-	if now, err := os.ReadFile(bp); err != nil || (bad[len(bad)-1] < (size-1)/cs && !bytes.Equal(now, raw)) {
-		t.Fatalf("%s: fsck --repair changed %s although it refused (%v)", what, f.name, err)
-	}
-	for _, i := range bad {
-		lo, hi := i*cs, min((i+1)*cs, size)
-		if _, err := wc.WriteAt(next[lo:hi], lo); err != nil {
-			t.Fatalf("%s: rewriting chunk %d of %s: %v", what, i, f.name, err)
-		}
-	}
-	f.cur = mixed
-	return true
 }
 
 // readContent decrypts a whole backing file held in memory, checking
