@@ -192,3 +192,29 @@ func TestPythonRecoveryRejectsCutFile(t *testing.T) {
 		t.Fatalf("recover.py on a file cut at a line end: %v\n%s", err, msg)
 	}
 }
+
+// TestPythonRecoveryTornVault: recover.py skips the leftover journal of
+// the frozen torn vault and puts its torn chunk back from it, giving
+// the golden tree; without the journal it refuses the torn file.
+func TestPythonRecoveryTornVault(t *testing.T) {
+	const src = "../testdata/vault-torn"
+	pw, err := os.ReadFile(src + ".password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := runRecovery(t, src, pw)
+	compareTrees(t, plainTree(t, out), plainTree(t, src+".want"))
+
+	dir := filepath.Join(t.TempDir(), "vault")
+	if err := os.CopyFS(dir, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(filepath.Join(dir, JournalPrefix+"00000000000000f1")); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(pythonWithCryptography(t), recoverScript, dir, filepath.Join(t.TempDir(), "out"))
+	cmd.Env = append(os.Environ(), "FERNETFS_PASSWORD="+string(pw))
+	if msg, err := cmd.CombinedOutput(); err == nil {
+		t.Fatalf("recover.py restored a torn file without its journal:\n%s", msg)
+	}
+}
