@@ -153,7 +153,9 @@ func runFsck(e *env, c *command, args []string) error {
 	if err != nil {
 		return err
 	}
-	if *repair && len(js.Paths) > 0 {
+	if *repair && len(js.Paths) > 0 && st.fixed < st.problems {
+		changed("kept %d leftover %s: some problems remain", len(js.Paths), plural(int64(len(js.Paths)), "journal", "journals"))
+	} else if *repair && len(js.Paths) > 0 {
 		// Every torn line they could restore was put back above.
 		if err := js.Remove(); err != nil {
 			changed("not removed: leftover journal: %v", err)
