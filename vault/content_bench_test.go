@@ -10,9 +10,17 @@ const benchFileSize = 64 << 20
 
 // benchContent is a benchFileSize file of random data on a real file in
 // b.TempDir(), with the default chunk size.
-func benchContent(b *testing.B) *Content {
+func benchContent(b *testing.B) *Content { return benchContentJournal(b, false) }
+
+// benchContentJournal is benchContent, with in-place writes journaled
+// (as on a mount) if journal is set.
+func benchContentJournal(b *testing.B, journal bool) *Content {
 	b.Helper()
 	v := newTestVault(b, CreateOptions{})
+	if journal {
+		v.StartJournal()
+		b.Cleanup(func() { v.StopJournal() })
+	}
 	c, _ := newFileContent(b, v)
 	buf := randBytes(rand.New(rand.NewPCG(1, 1)), 1<<20)
 	for off := int64(0); off < benchFileSize; off += int64(len(buf)) {
@@ -57,22 +65,26 @@ func BenchmarkContentReadAt(b *testing.B) {
 	}
 }
 
+// BenchmarkContentWriteAt overwrites a file in place, with and without
+// the undo journal (the journal copies the old lines first).
 func BenchmarkContentWriteAt(b *testing.B) {
-	c := benchContent(b)
-	for _, s := range benchShapes {
-		b.Run(s.name, func(b *testing.B) {
-			buf := randBytes(rand.New(rand.NewPCG(3, 3)), s.size)
-			next := benchOffsets(s.size, s.sequential)
-			b.SetBytes(int64(s.size))
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				if n, err := c.WriteAt(buf, next(i)); err != nil || n != len(buf) {
-					b.Fatal(n, err)
+	for _, journal := range []bool{false, true} {
+		c := benchContentJournal(b, journal)
+		for _, s := range benchShapes {
+			b.Run(fmt.Sprintf("%s/journal=%v", s.name, journal), func(b *testing.B) {
+				buf := randBytes(rand.New(rand.NewPCG(3, 3)), s.size)
+				next := benchOffsets(s.size, s.sequential)
+				b.SetBytes(int64(s.size))
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					if n, err := c.WriteAt(buf, next(i)); err != nil || n != len(buf) {
+						b.Fatal(n, err)
+					}
+					i++
 				}
-				i++
-			}
-		})
+			})
+		}
 	}
 }
 
