@@ -2,6 +2,7 @@ package fs
 
 import (
 	"os"
+	"sync"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -22,6 +23,8 @@ type openFile struct {
 	// rw and refs are guarded by root.filesMu.
 	rw   bool
 	refs int
+	// replay runs replayLeftover once the file is open read-write.
+	replay sync.Once
 }
 
 // upgrade makes a read-only openFile read-write: dup3 atomically points
@@ -97,9 +100,12 @@ func (r *root) register(key fileKey, fd int, rw bool, name string) (*openFile, e
 func (r *root) acquireContent(n *node, write bool) (*openFile, syscall.Errno) {
 	if of := r.lookupOpen(n.key); of != nil {
 		r.filesMu.Lock()
-		ok := !write || of.rw
+		ok, rw := !write || of.rw, of.rw
 		r.filesMu.Unlock()
 		if ok {
+			if rw {
+				of.replay.Do(func() { r.replayLeftover(of) })
+			}
 			return of, 0
 		}
 		r.releaseContent(of)
@@ -122,6 +128,12 @@ func (r *root) acquireContent(n *node, write bool) (*openFile, syscall.Errno) {
 	of, err := r.register(n.key, fd, rw, r.path(n))
 	if err != nil {
 		return nil, r.errno(n, "open", err)
+	}
+	r.filesMu.Lock()
+	rw = of.rw
+	r.filesMu.Unlock()
+	if rw {
+		of.replay.Do(func() { r.replayLeftover(of) })
 	}
 	return of, 0
 }

@@ -175,3 +175,54 @@ func TestMountLogsLeftoverJournal(t *testing.T) {
 		t.Fatalf("the mount touched the leftover journal: %v", err)
 	}
 }
+
+// TestMountReplaysLeftoverJournal: over a killed mount's leftover journal
+// (the frozen vault testdata/vault-torn, whose torn.txt had an in-place
+// overwrite torn by the kill), a read-only mount reads the torn file as
+// damaged and changes nothing, while a writable mount puts the torn
+// chunk back when the file is opened, says so in its log, and reads the
+// file whole, as it is afterwards on any mount. The journal stays for
+// fsck --repair.
+func TestMountReplaysLeftoverJournal(t *testing.T) {
+	const src = "../testdata/vault-torn"
+	backing := filepath.Join(t.TempDir(), "vault")
+	if err := os.CopyFS(backing, os.DirFS(src)); err != nil {
+		t.Fatal(err)
+	}
+	pw, err := os.ReadFile(src + ".password")
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := vault.Unlock(backing, vault.Credential{Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(filepath.Join(src+".want", "torn.txt"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ro := mountVault(t, v, Options{ReadOnly: true})
+	if _, err := os.ReadFile(filepath.Join(ro.dir, "torn.txt")); !errors.Is(err, syscall.EIO) {
+		t.Fatalf("read-only mount: reading the torn file: %v, want EIO", err)
+	}
+	ro.unmount(t)
+
+	m := mountVault(t, v, Options{})
+	got, err := os.ReadFile(filepath.Join(m.dir, "torn.txt"))
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("writable mount: torn file reads %d bytes, %v; want %d bytes as before the kill", len(got), err, len(want))
+	}
+	if log := m.log.String(); !strings.Contains(log, `"/torn.txt": put back 1 torn chunk [4]`) {
+		t.Errorf("mount log does not say what was put back:\n%s", log)
+	}
+	m.unmount(t)
+
+	ro = mountVault(t, v, Options{ReadOnly: true})
+	if got, err := os.ReadFile(filepath.Join(ro.dir, "torn.txt")); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after the replay, read-only mount: %d bytes, %v", len(got), err)
+	}
+	ro.unmount(t)
+	if j, _ := filepath.Glob(filepath.Join(backing, vault.JournalPrefix+"*")); len(j) != 1 {
+		t.Errorf("journals after the replay: %q, want the leftover one kept for fsck --repair", j)
+	}
+}

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -145,6 +146,9 @@ type Journal struct {
 	next   int
 	seq    uint64
 	closed bool
+	// leftover holds the leftover journals of killed mounts that this
+	// mount adopted (AdoptLeftover), nil if none.
+	leftover atomic.Pointer[Journals]
 	// users counts the mounts of the Vault sharing the journal,
 	// guarded by the Vault's journalMu.
 	users int
@@ -214,6 +218,9 @@ func (v *Vault) StopJournal() error {
 		return nil
 	}
 	v.journal.Store(nil)
+	if js := j.leftover.Swap(nil); js != nil {
+		js.Close()
+	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	j.closed = true
