@@ -283,29 +283,10 @@ func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 		return readSmallFileAt(d.fd, name, maxSidecarLen)
 	}
 	var raw []DirEntry
-	buf := make([]byte, 32<<10)
-	for {
-		n, err := readDirents(fd, buf)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return nil, d.pathErr("getdents", ".", err)
-		}
-		if n <= 0 {
-			break
-		}
-		for b := buf[:n]; len(b) > 0; {
-			ino, typ, name, rest, ok := parseDirent(b)
-			if !ok {
-				return nil, d.pathErr("getdents", ".", fmt.Errorf("malformed directory entry"))
-			}
-			b = rest
-			if name == "." || name == ".." {
-				continue
-			}
-			raw = append(raw, DirEntry{Backing: name, Ino: ino, Type: typ})
-		}
+	if err := eachDirent(fd, func(ino uint64, typ uint32, name string) {
+		raw = append(raw, DirEntry{Backing: name, Ino: ino, Type: typ})
+	}); err != nil {
+		return nil, d.pathErr("getdents", ".", err)
 	}
 	if nc == nil {
 		out := raw[:0]

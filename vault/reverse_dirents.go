@@ -20,6 +20,16 @@ type Dirent struct {
 // opened in an os.Root.
 func ReadDirents(fd int) ([]Dirent, error) {
 	var out []Dirent
+	err := eachDirent(fd, func(_ uint64, typ uint32, name string) {
+		out = append(out, Dirent{Name: name, Type: typ})
+	})
+	return out, err
+}
+
+// eachDirent calls fn for every entry of the open directory fd from its
+// current offset, without "." and "..", reading 32 KiB of entries per
+// system call.
+func eachDirent(fd int, fn func(ino uint64, typ uint32, name string)) error {
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := readDirents(fd, buf)
@@ -27,19 +37,19 @@ func ReadDirents(fd int) ([]Dirent, error) {
 			continue
 		}
 		if err != nil {
-			return nil, err
+			return err
 		}
 		if n <= 0 {
-			return out, nil
+			return nil
 		}
 		for b := buf[:n]; len(b) > 0; {
-			_, typ, name, rest, ok := parseDirent(b)
+			ino, typ, name, rest, ok := parseDirent(b)
 			if !ok {
-				return nil, fmt.Errorf("malformed directory entry")
+				return fmt.Errorf("malformed directory entry")
 			}
 			b = rest
 			if name != "." && name != ".." {
-				out = append(out, Dirent{Name: name, Type: typ})
+				fn(ino, typ, name)
 			}
 		}
 	}
