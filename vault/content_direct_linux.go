@@ -149,17 +149,8 @@ func (c *Content) uncached(start, stop int64) bool {
 	if fd < 0 || c.fd.noCachestat.Load() || c.dio.fd.Load() == directOff {
 		return false
 	}
-	first := start &^ (directAlign - 1)
-	rng := unix.CachestatRange{Off: uint64(first), Len: uint64(stop - first)}
-	var cs unix.Cachestat_t
-	if err := unix.Cachestat(uint(fd), &rng, &cs, 0); err != nil {
-		if err == unix.ENOSYS || err == unix.EOPNOTSUPP || err == unix.EINVAL {
-			c.fd.noCachestat.Store(true)
-		}
-		return false
-	}
-	pages := (rng.Len + directAlign - 1) / directAlign
-	return cs.Dirty == 0 && cs.Writeback == 0 && cs.Cache*4 < pages
+	cs, pages, ok := c.cachestat(fd, start, stop)
+	return ok && cs.Dirty == 0 && cs.Writeback == 0 && cs.Cache*4 < pages
 }
 
 // readDirect reads the backing bytes [start, stop) with the O_DIRECT

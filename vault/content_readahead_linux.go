@@ -45,21 +45,29 @@ func (c *Content) prefetchForWrite(off, n int64) {
 	if fd < 0 || n > coldWindow || off == 0 || off == prev || c.fd.noCachestat.Load() {
 		return
 	}
-	first := off &^ 4095
-	rng := unix.CachestatRange{Off: uint64(first), Len: uint64(end - first)}
-	var cs unix.Cachestat_t
-	if err := unix.Cachestat(uint(fd), &rng, &cs, 0); err != nil {
-		if err == unix.ENOSYS || err == unix.EOPNOTSUPP || err == unix.EINVAL {
-			c.fd.noCachestat.Store(true)
-		}
-		return
-	}
-	if cs.Cache >= (rng.Len+4095)/4096 {
+	cs, pages, ok := c.cachestat(fd, off, end)
+	if !ok || cs.Cache >= pages {
 		return
 	}
 	lo := off &^ (coldWindow - 1)
 	hi := max(lo+coldWindow, (end+4095)&^4095)
 	unix.Fadvise(int(fd), lo, hi-lo, unix.FADV_WILLNEED)
+}
+
+// cachestat asks cachestat(2) about the pages of the backing file fd
+// that hold bytes [start, end), and returns its answer and how many
+// pages that is. ok is false when it fails; once it is missing (before
+// Linux 6.5) it is not asked again.
+func (c *Content) cachestat(fd, start, end int64) (cs unix.Cachestat_t, pages uint64, ok bool) {
+	first := start &^ 4095
+	rng := unix.CachestatRange{Off: uint64(first), Len: uint64(end - first)}
+	if err := unix.Cachestat(uint(fd), &rng, &cs, 0); err != nil {
+		if err == unix.ENOSYS || err == unix.EOPNOTSUPP || err == unix.EINVAL {
+			c.fd.noCachestat.Store(true)
+		}
+		return cs, 0, false
+	}
+	return cs, (rng.Len + 4095) / 4096, true
 }
 
 // WillRead tells the kernel that the file is about to be read from the
