@@ -189,7 +189,8 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	// go-fuse leaves the timeout of SETATTR replies at zero, which
 	// would make the kernel send a GETATTR for the next stat (tar's
 	// fchown after futimens); the reply is as fresh as a GETATTR's.
-	out.SetTimeout(attrTimeout)
+	// With shared storage that is zero: the kernel asks again.
+	out.SetTimeout(n.r.timeout)
 	return n.getattr(f, &out.Attr)
 }
 

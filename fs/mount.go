@@ -89,23 +89,24 @@ func setReadAhead(mountpoint string, n int) {
 	os.WriteFile(path, []byte(strconv.Itoa(n>>10)), 0)
 }
 
-// attrTimeout is how long the kernel may cache entries, attributes and
-// negative lookups: fernetfs is the only writer of BACKING, so only
-// changes made behind its back wait this long to show.
-const attrTimeout = time.Second
+// cacheTimeout is how long the kernel may cache entries, attributes
+// and negative lookups (see root.timeout). fernetfs
+// is the only writer of BACKING, and every change made through the
+// mount updates or invalidates these caches at once; only changes made
+// behind its back (a sync tool writing into BACKING while it is
+// mounted) wait up to this long to show. Half a minute is what
+// securefs uses, and it outlasts the listing of a large directory, so
+// that "rm -rf" (which reads the whole listing before it unlinks)
+// finds its entries still cached instead of sending a LOOKUP for each.
+const cacheTimeout = 30 * time.Second
 
 // mountOptions is the go-fuse configuration, chosen for few requests
 // per operation (the kernel caches entries, attributes and negative
-// lookups for a second; we are the only writer of BACKING) and large
-// requests (1 MiB reads and writes, spread over the cores by vault).
+// lookups for root.timeout) and large requests (1 MiB reads and
+// writes, spread over the cores by vault).
 func (rn *node) mountOptions() *gofs.Options {
 	r := rn.r
-	sec := attrTimeout
-	if r.v.SharedStorage() {
-		// Other machines change BACKING: the kernel must ask again
-		// every time, as gocryptfs -sharedstorage does.
-		sec = 0
-	}
+	sec := r.timeout
 	fsName := r.opts.FsName
 	if fsName == "" {
 		fsName = r.v.Dir()

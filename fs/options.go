@@ -30,6 +30,10 @@ type Options struct {
 	// means stderr.
 	Logger *log.Logger
 
+	// cacheTimeout, if positive, overrides cacheTimeout (tests of
+	// changes made behind the mount's back); shared storage still
+	// uses 0.
+	cacheTimeout time.Duration
 	// maxOpenDirs overrides the bound on cached directory fds (tests).
 	maxOpenDirs int
 }

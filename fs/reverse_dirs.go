@@ -12,7 +12,7 @@ import (
 // reverseDirs keeps a few plaintext directories open, so that the
 // lookups and stats of one directory's entries (ls -lR sends one per
 // entry) cost one fstatat each, not an openat per path component. An
-// open directory is used for at most attrTimeout: the plaintext folder
+// open directory is used for at most reverseTimeout: the plaintext folder
 // changes behind our back (a directory renamed and another made in its
 // place), and the kernel's own caches are no fresher than that.
 type reverseDirs struct {
@@ -56,7 +56,7 @@ func (d *reverseDirs) get(rel string) (*openDir, error) {
 	now := time.Now()
 	d.mu.Lock()
 	if od := d.m[rel]; od != nil {
-		if now.Sub(od.opened) < attrTimeout {
+		if now.Sub(od.opened) < reverseTimeout {
 			od.users++
 			d.lru.MoveToFront(od.elem)
 			d.mu.Unlock()

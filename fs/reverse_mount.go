@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -40,6 +41,12 @@ type reverseRoot struct {
 	logged   map[string]bool
 }
 
+// reverseTimeout is how long the kernel may cache a reverse view's
+// entries, attributes and negative lookups: the plaintext folder is
+// changed behind the view's back all the time (that is its purpose),
+// so a change shows after at most a second.
+const reverseTimeout = time.Second
+
 // MountReverse mounts the encrypted view of rv's plaintext folder at
 // mountpoint, read-only, and serves it in background goroutines. Nothing
 // in the plaintext folder is ever written.
@@ -58,7 +65,7 @@ func MountReverse(rv *vault.Reverse, mountpoint string, opts ReverseOptions) (*f
 	}
 	rr := &reverseRoot{rv: rv, plain: plain, dirs: newReverseDirs(plain), log: logger, excl: excl, logged: map[string]bool{}}
 	rn := &rnode{rr: rr, kind: kindDir, iv: rv.DirIV("")}
-	sec := attrTimeout
+	sec := reverseTimeout
 	fsName := opts.FsName
 	if fsName == "" {
 		fsName = rv.Dir()

@@ -6,6 +6,7 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"golang.org/x/sys/unix"
@@ -26,6 +27,11 @@ type root struct {
 	// would do on a local filesystem.
 	asRoot  bool
 	rootDev uint64
+	// timeout is how long the kernel may cache entries, attributes
+	// and negative lookups: cacheTimeout, or 0 with shared
+	// storage, where other machines change BACKING and the kernel
+	// must ask every time, as gocryptfs -sharedstorage does.
+	timeout time.Duration
 
 	// files holds one shared content per backing inode that is open,
 	// so hard links and separate handles use one lock.
@@ -92,6 +98,13 @@ func newRoot(v *vault.Vault, opts Options) (*node, error) {
 		rootDev:  devOf(&st),
 		files:    make(map[fileKey]*openFile),
 		logged:   make(map[string]bool),
+	}
+	switch {
+	case v.SharedStorage():
+	case opts.cacheTimeout > 0:
+		r.timeout = opts.cacheTimeout
+	default:
+		r.timeout = cacheTimeout
 	}
 	r.maxOpenDirs = opts.maxOpenDirs
 	if r.maxOpenDirs <= 0 {

@@ -43,10 +43,13 @@ is an ordinary vault that mounts with the same password. --exclude
 (repeatable) and --exclude-from take gitignore-style patterns relative to
 PLAINDIR.
 
-With --shared-storage, other fernetfs mounts (other machines on NFS,
-GlusterFS or CephFS) may use BACKING at the same time: content changes
-take byte-range locks on the backing files and nothing another machine
-can change is cached (see README, "Shared storage").
+Without --shared-storage, the mount is the only writer of BACKING: the
+kernel caches names and attributes for 30 seconds, so a change
+made to BACKING behind the mount's back (a sync tool) can take that long
+to show. With --shared-storage, other fernetfs mounts (other machines on
+NFS, GlusterFS or CephFS) may use BACKING at the same time: content
+changes take byte-range locks on the backing files and nothing another
+machine can change is cached (see README, "Shared storage").
 
 Problems found while serving (a corrupt chunk, which fails with EIO) are
 logged, each line naming the vault and the plaintext path: to --log FILE
