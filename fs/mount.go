@@ -89,15 +89,16 @@ func setReadAhead(mountpoint string, n int) {
 	os.WriteFile(path, []byte(strconv.Itoa(n>>10)), 0)
 }
 
-// cacheTimeout is how long the kernel may cache entries, attributes
-// and negative lookups (see root.timeout). fernetfs
+// cacheTimeout is how long the kernel may cache entries, attributes,
+// negative lookups and directory listings (see root.timeout). fernetfs
 // is the only writer of BACKING, and every change made through the
 // mount updates or invalidates these caches at once; only changes made
 // behind its back (a sync tool writing into BACKING while it is
 // mounted) wait up to this long to show. Half a minute is what
 // securefs uses, and it outlasts the listing of a large directory, so
-// that "rm -rf" (which reads the whole listing before it unlinks)
-// finds its entries still cached instead of sending a LOOKUP for each.
+// that "rm -rf" (which reads the whole listing before it unlinks) and
+// "ls -l" after a listing find their entries still cached instead of
+// sending a LOOKUP for each.
 const cacheTimeout = 30 * time.Second
 
 // mountOptions is the go-fuse configuration, chosen for few requests

@@ -59,12 +59,26 @@ var (
 // fstat of an open directory that was then removed or renamed over
 // still answers, as on a local filesystem (posixtest RenameOpenDir);
 // listing needs the fd anyway.
+//
+// Unless the mount caches nothing (shared storage), the reply lets the
+// kernel keep the listing (FOPEN_CACHE_DIR, with KEEP_CACHE so the next
+// open does not drop it) and serve later reads of the directory from
+// its page cache, with no READDIR: a second "ls -l" of a large
+// directory then costs no request at all. The kernel drops that cache
+// when the directory changes through the mount (create, unlink,
+// rename, mkdir, rmdir, link, symlink) and, when a stream starts at
+// offset 0, if the directory's mtime changed once its attributes
+// expired (root.timeout): changes made behind the mount's back show
+// then, as new lookups do.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuseFlags uint32, errno syscall.Errno) {
 	defer n.r.guard("opendir", &errno)
 	if _, errno := n.acquireDir(); errno != 0 {
 		return nil, 0, errno
 	}
-	return &dirHandle{n: n}, 0, 0
+	if n.r.timeout > 0 {
+		fuseFlags = fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
+	}
+	return &dirHandle{n: n}, fuseFlags, 0
 }
 
 func (h *dirHandle) load() syscall.Errno {

@@ -27,8 +27,8 @@ type root struct {
 	// would do on a local filesystem.
 	asRoot  bool
 	rootDev uint64
-	// timeout is how long the kernel may cache entries, attributes
-	// and negative lookups: cacheTimeout, or 0 with shared
+	// timeout is how long the kernel may cache entries, attributes,
+	// negative lookups and listings: cacheTimeout, or 0 with shared
 	// storage, where other machines change BACKING and the kernel
 	// must ask every time, as gocryptfs -sharedstorage does.
 	timeout time.Duration

@@ -44,7 +44,7 @@ is an ordinary vault that mounts with the same password. --exclude
 PLAINDIR.
 
 Without --shared-storage, the mount is the only writer of BACKING: the
-kernel caches names and attributes for 30 seconds, so a change
+kernel caches names, attributes and listings for 30 seconds, so a change
 made to BACKING behind the mount's back (a sync tool) can take that long
 to show. With --shared-storage, other fernetfs mounts (other machines on
 NFS, GlusterFS or CephFS) may use BACKING at the same time: content
