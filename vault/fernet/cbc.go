@@ -41,6 +41,19 @@ func (c *Codec) cbcEncryptStd(dst, src, iv []byte) {
 	m.CryptBlocks(dst, src)
 }
 
+// cbcBatch is Batch CBC encryptions of equal length: src[k] into dst[k]
+// under iv[k].
+type cbcBatch struct {
+	src, dst, iv [Batch][]byte
+}
+
+// cbcEncryptBatchStd runs the encryptions of l one after the other.
+func (c *Codec) cbcEncryptBatchStd(l *cbcBatch) {
+	for k := range Batch {
+		c.cbcEncrypt(l.dst[k], l.src[k], l.iv[k])
+	}
+}
+
 func (c *Codec) cbcDecryptStd(dst, src, iv []byte) {
 	if c.dec == nil {
 		c.dec = cipher.NewCBCDecrypter(c.key.block, iv)

@@ -50,10 +50,118 @@ encloop:
 encdone:
 	RET
 
+// func cbcEncAES128x8(xk *[176]byte, l *cbcLanePtrs, n int)
+// CBC-encrypts n blocks in each of eight lanes: lane k reads l.src[k],
+// writes l.dst[k] and starts from l.iv[k]. X0-X7 carry the chains, X10
+// and X11 the first and last round keys; the middle rounds loop over the
+// schedule (BX counts up to 0), DX is the byte offset into every lane.
+TEXT ·cbcEncAES128x8(SB), NOSPLIT, $0-24
+	MOVQ xk+0(FP), AX
+	MOVQ l+8(FP), SI
+	MOVQ n+16(FP), CX
+	SHLQ $4, CX
+	JZ enc8done
+	MOVOU 0(AX), X10
+	MOVOU 160(AX), X11
+	XORQ DX, DX
+	MOVQ 128(SI), R8
+	MOVOU (R8), X0
+	MOVQ 136(SI), R8
+	MOVOU (R8), X1
+	MOVQ 144(SI), R8
+	MOVOU (R8), X2
+	MOVQ 152(SI), R8
+	MOVOU (R8), X3
+	MOVQ 160(SI), R8
+	MOVOU (R8), X4
+	MOVQ 168(SI), R8
+	MOVOU (R8), X5
+	MOVQ 176(SI), R8
+	MOVOU (R8), X6
+	MOVQ 184(SI), R8
+	MOVOU (R8), X7
+encloop8:
+	MOVQ 0(SI), R8
+	MOVOU (R8)(DX*1), X8
+	PXOR X10, X8
+	PXOR X8, X0
+	MOVQ 8(SI), R8
+	MOVOU (R8)(DX*1), X8
+	PXOR X10, X8
+	PXOR X8, X1
+	MOVQ 16(SI), R8
+	MOVOU (R8)(DX*1), X8
+	PXOR X10, X8
+	PXOR X8, X2
+	MOVQ 24(SI), R8
+	MOVOU (R8)(DX*1), X8
+	PXOR X10, X8
+	PXOR X8, X3
+	MOVQ 32(SI), R8
+	MOVOU (R8)(DX*1), X8
+	PXOR X10, X8
+	PXOR X8, X4
+	MOVQ 40(SI), R8
+	MOVOU (R8)(DX*1), X8
+	PXOR X10, X8
+	PXOR X8, X5
+	MOVQ 48(SI), R8
+	MOVOU (R8)(DX*1), X8
+	PXOR X10, X8
+	PXOR X8, X6
+	MOVQ 56(SI), R8
+	MOVOU (R8)(DX*1), X8
+	PXOR X10, X8
+	PXOR X8, X7
+	MOVQ $-144, BX
+encround8:
+	MOVOU 160(AX)(BX*1), X8
+	AESENC X8, X0
+	AESENC X8, X1
+	AESENC X8, X2
+	AESENC X8, X3
+	AESENC X8, X4
+	AESENC X8, X5
+	AESENC X8, X6
+	AESENC X8, X7
+	ADDQ $16, BX
+	JNZ encround8
+	AESENCLAST X11, X0
+	MOVQ 64(SI), R8
+	MOVOU X0, (R8)(DX*1)
+	AESENCLAST X11, X1
+	MOVQ 72(SI), R8
+	MOVOU X1, (R8)(DX*1)
+	AESENCLAST X11, X2
+	MOVQ 80(SI), R8
+	MOVOU X2, (R8)(DX*1)
+	AESENCLAST X11, X3
+	MOVQ 88(SI), R8
+	MOVOU X3, (R8)(DX*1)
+	AESENCLAST X11, X4
+	MOVQ 96(SI), R8
+	MOVOU X4, (R8)(DX*1)
+	AESENCLAST X11, X5
+	MOVQ 104(SI), R8
+	MOVOU X5, (R8)(DX*1)
+	AESENCLAST X11, X6
+	MOVQ 112(SI), R8
+	MOVOU X6, (R8)(DX*1)
+	AESENCLAST X11, X7
+	MOVQ 120(SI), R8
+	MOVOU X7, (R8)(DX*1)
+	ADDQ $16, DX
+	CMPQ DX, CX
+	JB encloop8
+enc8done:
+	RET
+
 // func cbcDecAES128(xk *[176]byte, iv *byte, dst, src *byte, n int)
 // Eight independent blocks per iteration keep the AES unit busy. All loads
 // of a group of ciphertext happen before its stores, so dst may equal src.
-// X15 is the chaining value, X14 and X13 the first and last round keys.
+// X15 is the chaining value, X14 and X13 the first and last round keys;
+// the middle rounds loop over the schedule (BX counts up to 0), which
+// costs nothing measurable next to eight AESDECs per round.
 TEXT ·cbcDecAES128(SB), NOSPLIT, $0-40
 	MOVQ xk+0(FP), AX
 	MOVQ iv+8(FP), BX
@@ -82,7 +190,9 @@ decloop8:
 	PXOR X14, X5
 	PXOR X14, X6
 	PXOR X14, X7
-	MOVOU 16(AX), X8
+	MOVQ $-144, BX
+decround8:
+	MOVOU 160(AX)(BX*1), X8
 	AESDEC X8, X0
 	AESDEC X8, X1
 	AESDEC X8, X2
@@ -91,78 +201,8 @@ decloop8:
 	AESDEC X8, X5
 	AESDEC X8, X6
 	AESDEC X8, X7
-	MOVOU 32(AX), X8
-	AESDEC X8, X0
-	AESDEC X8, X1
-	AESDEC X8, X2
-	AESDEC X8, X3
-	AESDEC X8, X4
-	AESDEC X8, X5
-	AESDEC X8, X6
-	AESDEC X8, X7
-	MOVOU 48(AX), X8
-	AESDEC X8, X0
-	AESDEC X8, X1
-	AESDEC X8, X2
-	AESDEC X8, X3
-	AESDEC X8, X4
-	AESDEC X8, X5
-	AESDEC X8, X6
-	AESDEC X8, X7
-	MOVOU 64(AX), X8
-	AESDEC X8, X0
-	AESDEC X8, X1
-	AESDEC X8, X2
-	AESDEC X8, X3
-	AESDEC X8, X4
-	AESDEC X8, X5
-	AESDEC X8, X6
-	AESDEC X8, X7
-	MOVOU 80(AX), X8
-	AESDEC X8, X0
-	AESDEC X8, X1
-	AESDEC X8, X2
-	AESDEC X8, X3
-	AESDEC X8, X4
-	AESDEC X8, X5
-	AESDEC X8, X6
-	AESDEC X8, X7
-	MOVOU 96(AX), X8
-	AESDEC X8, X0
-	AESDEC X8, X1
-	AESDEC X8, X2
-	AESDEC X8, X3
-	AESDEC X8, X4
-	AESDEC X8, X5
-	AESDEC X8, X6
-	AESDEC X8, X7
-	MOVOU 112(AX), X8
-	AESDEC X8, X0
-	AESDEC X8, X1
-	AESDEC X8, X2
-	AESDEC X8, X3
-	AESDEC X8, X4
-	AESDEC X8, X5
-	AESDEC X8, X6
-	AESDEC X8, X7
-	MOVOU 128(AX), X8
-	AESDEC X8, X0
-	AESDEC X8, X1
-	AESDEC X8, X2
-	AESDEC X8, X3
-	AESDEC X8, X4
-	AESDEC X8, X5
-	AESDEC X8, X6
-	AESDEC X8, X7
-	MOVOU 144(AX), X8
-	AESDEC X8, X0
-	AESDEC X8, X1
-	AESDEC X8, X2
-	AESDEC X8, X3
-	AESDEC X8, X4
-	AESDEC X8, X5
-	AESDEC X8, X6
-	AESDEC X8, X7
+	ADDQ $16, BX
+	JNZ decround8
 	AESDECLAST X13, X0
 	AESDECLAST X13, X1
 	AESDECLAST X13, X2
@@ -207,24 +247,12 @@ decloop1:
 	MOVOU (SI), X0
 	MOVO X0, X9
 	PXOR X14, X0
-	MOVOU 16(AX), X8
+	MOVQ $-144, BX
+decround1:
+	MOVOU 160(AX)(BX*1), X8
 	AESDEC X8, X0
-	MOVOU 32(AX), X8
-	AESDEC X8, X0
-	MOVOU 48(AX), X8
-	AESDEC X8, X0
-	MOVOU 64(AX), X8
-	AESDEC X8, X0
-	MOVOU 80(AX), X8
-	AESDEC X8, X0
-	MOVOU 96(AX), X8
-	AESDEC X8, X0
-	MOVOU 112(AX), X8
-	AESDEC X8, X0
-	MOVOU 128(AX), X8
-	AESDEC X8, X0
-	MOVOU 144(AX), X8
-	AESDEC X8, X0
+	ADDQ $16, BX
+	JNZ decround1
 	AESDECLAST X13, X0
 	PXOR X15, X0
 	MOVO X9, X15

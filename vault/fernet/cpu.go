@@ -134,8 +134,9 @@ func katInputs() (key, iv, plain []byte) {
 	return key, iv, plain
 }
 
-// knownAnswer seals the known plaintext on the paths f and opens the
-// known token on them, and reports any difference from the known answer.
+// knownAnswer seals the known plaintext on the paths f (alone and as a
+// batch) and opens the known token on them, and reports any difference
+// from the known answer.
 func knownAnswer(f cpuFeatures) error {
 	raw, iv, plain := katInputs()
 	k, err := newKey(raw, f)
@@ -145,6 +146,17 @@ func knownAnswer(f cpuFeatures) error {
 	c := k.NewCodec()
 	if tok := c.Seal(nil, plain, katTS, iv); string(tok) != katToken {
 		return errors.New("Seal gives another token")
+	}
+	var dst, plains, ivs [Batch][]byte
+	var tss [Batch]uint64
+	for k := range Batch {
+		plains[k], ivs[k], tss[k] = plain, iv, katTS
+	}
+	c.SealBatch(&dst, &plains, &tss, &ivs)
+	for _, tok := range dst {
+		if string(tok) != katToken {
+			return errors.New("SealBatch gives another token")
+		}
 	}
 	got, ts, err := c.Open(nil, []byte(katToken))
 	if err != nil {

@@ -24,13 +24,19 @@ func (c *Codec) encryptLast(ct, plain, chain []byte) {
 // sealBody fills raw (a token with its header written) with the
 // ciphertext of plain and the MAC.
 func (c *Codec) sealBody(raw, plain []byte) {
-	n := len(raw)
-	ct := raw[header : n-macLen]
-	iv := raw[9:header]
 	// Whole blocks go straight from plain; only the padded one is copied.
 	full := len(plain) &^ (BlockSize - 1)
-	c.cbcEncrypt(ct[:full], plain[:full], iv)
-	chain := iv
+	c.cbcEncrypt(raw[header:header+full], plain[:full], raw[9:header])
+	c.sealTail(raw, plain)
+}
+
+// sealTail finishes raw, whose whole blocks of plain are encrypted: the
+// padded last block, then the MAC.
+func (c *Codec) sealTail(raw, plain []byte) {
+	n := len(raw)
+	ct := raw[header : n-macLen]
+	full := len(plain) &^ (BlockSize - 1)
+	chain := raw[9:header]
 	if full > 0 {
 		chain = ct[full-BlockSize : full]
 	}
