@@ -22,6 +22,7 @@ type chunkWorker struct {
 	cd      *fernet.Codec
 	scratch []byte // a chunk + aesBlock bytes: Open needs room for the padding
 	buf     *[]byte
+	batch   *[]byte // room for fernet.SealBatch, lent by lendBatchRoom
 }
 
 // worker takes a chunkWorker from fk's pool, with its buffers; give it
@@ -36,9 +37,23 @@ func (c *Content) worker(fk *fileKey) *chunkWorker {
 	return wk
 }
 
+// lendBatchRoom lends wk's Codec the decoded-token room SealBatch needs
+// (fernet.Batch tokens), from the vault's pools until putWorker; workers
+// that never seal a batch keep the room for one.
+func (c *Content) lendBatchRoom(wk *chunkWorker) {
+	if wk.batch == nil {
+		wk.batch = c.bufs.get(fernet.Batch * (c.lay.tok / 4 * 3))
+		wk.cd.UseBuffer(*wk.batch)
+	}
+}
+
 // putWorker returns wk's buffers to the vault and wk to fk's pool.
 func (c *Content) putWorker(fk *fileKey, wk *chunkWorker) {
 	c.bufs.put(wk.buf)
+	if wk.batch != nil {
+		c.bufs.put(wk.batch)
+		wk.batch = nil
+	}
 	wk.buf, wk.scratch = nil, nil
 	wk.cd.UseBuffer(nil)
 	fk.workers.Put(wk)

@@ -718,18 +718,48 @@ func (w *writePlan) sealSpan(sp span, hdr bool, out []byte) int64 {
 	}
 	if serialChunks(sp.hi - sp.lo) {
 		wk := w.c.worker(w.fk)
-		for i := sp.lo; i < sp.hi; i++ {
-			w.sealChunk(wk, lines, sp.lo, i)
+		for i := sp.lo; i < sp.hi; {
+			i += w.sealChunks(wk, lines, sp.lo, i, sp.hi)
 		}
 		w.c.putWorker(w.fk, wk)
 		return at
 	}
 	wc := *w
-	w.c.forChunks(w.fk, sp.lo, sp.hi, func(wk *chunkWorker, i, _ int64) (int64, error) {
-		wc.sealChunk(wk, lines, sp.lo, i)
-		return 1, nil
+	w.c.forChunks(w.fk, sp.lo, sp.hi, func(wk *chunkWorker, i, runEnd int64) (int64, error) {
+		return wc.sealChunks(wk, lines, sp.lo, i, runEnd), nil
 	})
 	return at
+}
+
+// sealChunks seals chunk i into its line of lines, which start with
+// chunk lo's, and returns 1; or, when chunks i to i+fernet.Batch-1 are
+// before end and all full chunks straight from p, as a long write's are,
+// seals them together (fernet.SealBatch) and returns fernet.Batch.
+func (w *writePlan) sealChunks(wk *chunkWorker, lines []byte, lo, i, end int64) int64 {
+	const n = fernet.Batch
+	if end-i < n || i+n > w.newLast || !w.direct(i) || !w.direct(i+n-1) {
+		w.sealChunk(wk, lines, lo, i)
+		return 1
+	}
+	// Chunks i to i+n-1 all lie in p when the first and last do (a
+	// chunk in p is never special), and are full, non-final chunks when
+	// the new last chunk is past them.
+	var dst, plain, iv [n][]byte
+	var ts [n]uint64
+	for k := range int64(n) {
+		line := lines[(i+k-lo)*w.lay.line:]
+		dst[k] = line[:0:w.lay.tok]
+		plain[k] = w.plain(i + k)
+		ts[k] = uint64(i + k)
+		if w.c.iv != nil {
+			iv[k] = make([]byte, aesBlock)
+			w.c.iv(i+k, iv[k])
+		}
+		line[w.lay.tok] = '\n'
+	}
+	w.c.lendBatchRoom(wk)
+	wk.cd.SealBatch(&dst, &plain, &ts, &iv)
+	return n
 }
 
 // sealChunk seals chunk i into its line of lines, which start with
