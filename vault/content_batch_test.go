@@ -29,6 +29,7 @@ func TestContentBatchSealMatchesChunkWrites(t *testing.T) {
 		{40*chunk + 7, 30 * chunk, 2 * b * chunk},         // over the old last chunk
 		{10*chunk + 9, 12*chunk + 1, b*chunk + chunk - 2}, // past the end, leaving a hole
 		{3 * b * chunk, b * chunk, b * chunk},             // exactly one batch in place
+		{40 * chunk, 40 * chunk, 2 * b * chunk},           // an append ending in a full last chunk
 	}
 	for _, procs := range []int{1, 2} {
 		for _, tc := range cases {

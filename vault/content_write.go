@@ -733,17 +733,18 @@ func (w *writePlan) sealSpan(sp span, hdr bool, out []byte) int64 {
 
 // sealChunks seals chunk i into its line of lines, which start with
 // chunk lo's, and returns 1; or, when chunks i to i+fernet.Batch-1 are
-// before end and all full chunks straight from p, as a long write's are,
-// seals them together (fernet.SealBatch) and returns fernet.Batch.
+// before end and all full chunks straight from p, as a long write's are
+// (the new last chunk too if full), seals them together
+// (fernet.SealBatch) and returns fernet.Batch.
 func (w *writePlan) sealChunks(wk *chunkWorker, lines []byte, lo, i, end int64) int64 {
 	const n = fernet.Batch
-	if end-i < n || i+n > w.newLast || !w.direct(i) || !w.direct(i+n-1) {
+	if end-i < n || !w.direct(i) || !w.direct(i+n-1) || w.chunkLen(i+n-1) != w.lay.chunk {
 		w.sealChunk(wk, lines, lo, i)
 		return 1
 	}
 	// Chunks i to i+n-1 all lie in p when the first and last do (a
-	// chunk in p is never special), and are full, non-final chunks when
-	// the new last chunk is past them.
+	// chunk in p is never special), and are full chunks when the last
+	// one is; the new last chunk may be among them.
 	var dst, plain, iv [n][]byte
 	var ts [n]uint64
 	for k := range int64(n) {
@@ -751,11 +752,17 @@ func (w *writePlan) sealChunks(wk *chunkWorker, lines []byte, lo, i, end int64) 
 		dst[k] = line[:0:w.lay.tok]
 		plain[k] = w.plain(i + k)
 		ts[k] = uint64(i + k)
+		if i+k == w.newLast {
+			ts[k] |= finalBit
+		}
 		if w.c.iv != nil {
 			iv[k] = make([]byte, aesBlock)
 			w.c.iv(i+k, iv[k])
 		}
-		line[w.lay.tok] = '\n'
+		nl := line[w.lay.tok:w.lineLen(i+k)]
+		for j := range nl {
+			nl[j] = '\n'
+		}
 	}
 	w.c.lendBatchRoom(wk)
 	wk.cd.SealBatch(&dst, &plain, &ts, &iv)
