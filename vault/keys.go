@@ -30,12 +30,54 @@ type Keys struct {
 	headerMAC []byte
 }
 
+// hkdf32 is HKDF-SHA256 (RFC 5869) of master with salt and info label,
+// 32 bytes long.
 func hkdf32(master []byte, salt []byte, label string) []byte {
-	k, err := hkdf.Key(sha256.New, master, salt, label, 32)
-	if err != nil {
-		panic(err) // only on impossible lengths
+	k := hkdfSHA256(master, salt, label)
+	return k[:]
+}
+
+// hkdfSHA256 is hkdf32 without allocating: every open of a file derives
+// its content key, and crypto/hkdf's general form (hmac.New twice, each
+// with two hash states) made 18 allocations a key. For one 32-byte block
+// HKDF is two HMACs, and HMAC with a key and a message this short is two
+// sha256.Sum256 calls over stack buffers. Keys or messages too long for
+// those buffers fall back to crypto/hkdf (a label is a constant, a salt a
+// file ID, so they never do).
+func hkdfSHA256(master, salt []byte, label string) [32]byte {
+	var info [hmacMaxMsg]byte
+	if len(salt) > sha256.BlockSize || len(master) > hmacMaxMsg || len(label)+1 > hmacMaxMsg {
+		k, err := hkdf.Key(sha256.New, master, salt, label, 32)
+		if err != nil {
+			panic(err) // only on impossible lengths
+		}
+		return [32]byte(k)
 	}
-	return k
+	prk := hmacSHA256(salt, master) // extract
+	n := copy(info[:], label)
+	info[n] = 1 // expand: T(1) = HMAC(PRK, info || 0x01)
+	return hmacSHA256(prk[:], info[:n+1])
+}
+
+// hmacMaxMsg is the longest message hmacSHA256 takes.
+const hmacMaxMsg = 64
+
+// hmacSHA256 is HMAC-SHA256 (RFC 2104) for a key of at most one block
+// and a message of at most hmacMaxMsg bytes, with nothing on the heap.
+func hmacSHA256(key, msg []byte) [32]byte {
+	var buf [sha256.BlockSize + hmacMaxMsg]byte
+	var pad [sha256.BlockSize]byte
+	copy(pad[:], key) // a key shorter than a block is padded with zeros
+	for i, b := range pad {
+		buf[i] = b ^ 0x36
+	}
+	n := copy(buf[sha256.BlockSize:], msg)
+	inner := sha256.Sum256(buf[:sha256.BlockSize+n])
+	for i, b := range pad {
+		buf[i] = b ^ 0x5c
+	}
+	copy(buf[sha256.BlockSize:], inner[:])
+	return sha256.Sum256(buf[:sha256.BlockSize+sha256.Size])
 }
 
 func mustFernetKey(raw []byte) *fernet.Key {
@@ -62,7 +104,8 @@ func DeriveKeys(master [32]byte) *Keys {
 // ContentKey is the Fernet key for the file with this 16-byte ID; the ID
 // is the HKDF salt, so a chunk moved to another file fails its MAC.
 func (k *Keys) ContentKey(fileID []byte) *fernet.Key {
-	return mustFernetKey(hkdf32(k.master[:], fileID, labelContent))
+	raw := hkdfSHA256(k.master[:], fileID, labelContent)
+	return mustFernetKey(raw[:])
 }
 
 // NameKey encrypts file and directory names.
