@@ -117,9 +117,12 @@ func (rn *node) mountOptions() *gofs.Options {
 		Name:         "fernetfs",
 		MaxWrite:     1 << 20,
 		MaxReadAhead: maxReadAhead,
-		AllowOther:   r.opts.AllowOther,
-		Debug:        r.opts.Debug,
-		Logger:       r.log,
+		// One device reader per CPU, however many Ps the daemon has
+		// (cmd/fernetfs gives it spare ones).
+		MaxReaders: vault.Cores(),
+		AllowOther: r.opts.AllowOther,
+		Debug:      r.opts.Debug,
+		Logger:     r.log,
 		// Passthrough would let the kernel read the ciphertext file
 		// directly, bypassing decryption.
 		DisabledCapabilities: fuse.CAP_PASSTHROUGH,

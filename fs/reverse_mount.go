@@ -75,6 +75,7 @@ func MountReverse(rv *vault.Reverse, mountpoint string, opts ReverseOptions) (*f
 			FsName:       fsName,
 			Name:         "fernetfs",
 			MaxReadAhead: maxReadAhead,
+			MaxReaders:   vault.Cores(),
 			AllowOther:   opts.AllowOther,
 			Debug:        opts.Debug,
 			Logger:       logger,

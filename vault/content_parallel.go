@@ -64,8 +64,15 @@ func (c *Content) putWorker(fk *fileKey, wk *chunkWorker) {
 // failure how many it did before the one that failed.
 type chunkFn func(wk *chunkWorker, i, runEnd int64) (int64, error)
 
+// Cores is how many goroutines CPU-bound work is spread over: GOMAXPROCS,
+// but no more than the CPUs the process may run on. The mount daemon
+// runs with more Ps than CPUs (spare ones for the goroutines blocked
+// reading the FUSE device); more decrypting goroutines than CPUs would
+// only take turns.
+func Cores() int { return min(runtime.GOMAXPROCS(0), runtime.NumCPU()) }
+
 // forChunks calls fn for the chunk indexes in [lo, hi), spread over up to
-// GOMAXPROCS goroutines, each with its own chunkWorker and a contiguous
+// Cores goroutines, each with its own chunkWorker and a contiguous
 // run of indexes [i, runEnd) that it visits in increasing order; a call
 // may do several chunks of its run, and the next call starts after them.
 // fn for one index must touch only that chunk's bytes, except that it may
@@ -79,7 +86,7 @@ func (c *Content) forChunks(fk *fileKey, lo, hi int64, fn chunkFn) (int64, error
 		defer c.putWorker(fk, wk)
 		return runChunks(wk, lo, hi, fn)
 	}
-	w := min(int64(runtime.GOMAXPROCS(0)), n/2)
+	w := min(int64(Cores()), n/2)
 	type result struct {
 		idx int64
 		err error
@@ -124,7 +131,7 @@ func runChunks(wk *chunkWorker, i, end int64, fn chunkFn) (int64, error) {
 // with a fast path for that case (a 4 KiB read or write) use it so that
 // they build no closure for forChunks, which would escape to the heap.
 func serialChunks(n int64) bool {
-	return n < parallelMinChunks || min(int64(runtime.GOMAXPROCS(0)), n/2) < 2
+	return n < parallelMinChunks || min(int64(Cores()), n/2) < 2
 }
 
 // getBuf returns a pooled buffer of n bytes (contents undefined) from

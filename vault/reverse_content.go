@@ -11,7 +11,6 @@ import (
 	"io"
 	"math"
 	"os"
-	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -114,10 +113,10 @@ func (c *ReverseContent) ReadAt(p []byte, off int64) (int, error) {
 const reverseMinRun = 8
 
 // forRuns calls fn on contiguous runs covering [lo, hi), on up to
-// GOMAXPROCS goroutines at once, and returns the error of the lowest
+// Cores goroutines at once, and returns the error of the lowest
 // failing run.
 func forRuns(lo, hi int64, fn func(lo, hi int64) error) error {
-	w := min(int64(runtime.GOMAXPROCS(0)), (hi-lo)/reverseMinRun)
+	w := min(int64(Cores()), (hi-lo)/reverseMinRun)
 	if w < 2 {
 		return fn(lo, hi)
 	}

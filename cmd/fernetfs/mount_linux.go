@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -269,6 +270,9 @@ func serve(srv *fuse.Server, sigs chan os.Signal, syncDir, mnt string, logger *l
 	if pct, ok := serverGCPercent(os.Getenv); ok {
 		debug.SetGCPercent(pct)
 	}
+	if procs, ok := serverProcs(os.Getenv, vault.Cores()); ok {
+		runtime.GOMAXPROCS(procs)
+	}
 	go func() {
 		for range sigs {
 			if err := srv.Unmount(); err != nil {
@@ -300,6 +304,25 @@ func serverGCPercent(getenv func(string) string) (pct int, ok bool) {
 		return 0, false
 	}
 	return 25, true
+}
+
+// serverProcs is the GOMAXPROCS of a serving mount on cores CPUs,
+// unless the user chose one with GOMAXPROCS (ok is false then): one P
+// per CPU, one for each goroutine that may wait in read(2) on the FUSE
+// device (go-fuse lets one more than MaxReaders, at least 2, wait), and
+// one more. A goroutine in a system call keeps its P; with none idle,
+// the runtime's sysmon takes those Ps back every 20 µs, waking a thread
+// each time, and a reader woken by a request often has to wait for a P
+// on another thread. With a P to spare, sysmon backs off to sleeping
+// 10 ms and a woken reader runs on its own P. CPU-bound work (vault's
+// decryption) is still spread over the CPUs only (vault.Cores).
+// bench/README.md has the measurements.
+func serverProcs(getenv func(string) string, cores int) (procs int, ok bool) {
+	if getenv("GOMAXPROCS") != "" {
+		return 0, false
+	}
+	readers := max(cores, 2) + 1
+	return cores + readers + 1, true
 }
 
 // startDaemon re-executes fernetfs as a detached server and waits until

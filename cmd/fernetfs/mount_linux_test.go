@@ -112,6 +112,22 @@ func cmdWaitUnmounted(ts *testscript.TestScript, neg bool, args []string) {
 	waitFor(ts, args, false)
 }
 
+// TestServerProcs checks that a serving mount has a P for every CPU and
+// every goroutine that may block reading the FUSE device, and one more,
+// unless the user set GOMAXPROCS.
+func TestServerProcs(t *testing.T) {
+	none := func(string) string { return "" }
+	for _, c := range []struct{ cores, want int }{{1, 5}, {2, 6}, {4, 10}, {16, 34}} {
+		if procs, ok := serverProcs(none, c.cores); !ok || procs != c.want {
+			t.Errorf("%d cores: %d, %v; want %d, true", c.cores, procs, ok, c.want)
+		}
+	}
+	env := map[string]string{"GOMAXPROCS": "3"}
+	if _, ok := serverProcs(func(k string) string { return env[k] }, 2); ok {
+		t.Error("GOMAXPROCS=3 in the environment was overridden")
+	}
+}
+
 // TestServerGCPercent checks that a serving mount collects early unless
 // the user set GOGC, whose value the runtime then applies itself.
 func TestServerGCPercent(t *testing.T) {

@@ -167,6 +167,12 @@ type MountOptions struct {
 	// Concurrency for synchronous I/O is not limited.
 	MaxBackground int
 
+	// MaxReaders caps the goroutines that wait in read(2) on the FUSE
+	// device for the next request. If unset, it is GOMAXPROCS (at least
+	// 2, at most 16). A server that runs with more Ps than CPUs sets it
+	// so that the extra Ps stay idle instead of adding readers.
+	MaxReaders int
+
 	// MaxInflightRequestBytes controls the number of bytes used for
 	// request structs and input buffers checked out by go-fuse. This
 	// includes buffers used by readers waiting on the kernel and requests

@@ -215,6 +215,9 @@ func NewServer(fs RawFileSystem, mountPoint string, opts *MountOptions) (*Server
 	o.setDefaults(fs)
 
 	maxReaders := runtime.GOMAXPROCS(0)
+	if o.MaxReaders > 0 {
+		maxReaders = o.MaxReaders
+	}
 	if maxReaders < minMaxReaders {
 		maxReaders = minMaxReaders
 	} else if maxReaders > maxMaxReaders {
