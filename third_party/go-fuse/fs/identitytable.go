@@ -43,7 +43,7 @@ type nodeEntry struct {
 	// that call. Callers reach these fields via the *nodeEntry returned
 	// by the identity lookups below.
 	backingID         int32
-	backingIDRefcount int
+	backingIDRefcount int32
 }
 
 // mapIdentityTable owns every kernel-facing number: nodeids and file

@@ -93,9 +93,10 @@ type Inode struct {
 	// changeCounter.
 	hasKernelRef bool
 
-	// Children of this Inode.
+	// Children of this Inode; nil unless it is a directory, so that
+	// the many files of a large tree do not each carry an empty table.
 	// When you change this, you MUST increment changeCounter.
-	children inodeChildren
+	children *inodeChildren
 
 	// Parents of this Inode. Can be more than one due to hard links.
 	// When you change this, you MUST increment changeCounter.
@@ -121,7 +122,7 @@ func initInode(n *Inode, ops InodeEmbedder, attr StableAttr, bridge *rawBridge, 
 	n.persistent = persistent
 	n.nodeId = nodeId
 	if attr.Mode == fuse.S_IFDIR {
-		n.children.init()
+		n.children = newInodeChildren()
 	}
 }
 
@@ -287,9 +288,9 @@ func (n *Inode) Path(root *Inode) string {
 		// the caller won't use the "path" string under lock anyway.
 		p.mu.Lock()
 		// Get last known parent
-		pd := p.parents.get()
+		pd, ok := p.parents.get()
 		p.mu.Unlock()
-		if pd == nil {
+		if !ok {
 			p = nil
 			break
 		}
@@ -558,8 +559,8 @@ func (n *Inode) childrenList() []childEntry {
 func (n *Inode) Parent() (string, *Inode) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	p := n.parents.get()
-	if p == nil {
+	p, ok := n.parents.get()
+	if !ok {
 		return "", nil
 	}
 	return p.name, p.parent

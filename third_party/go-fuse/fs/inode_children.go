@@ -31,17 +31,24 @@ type childEntry struct {
 // By storing the entries in insertion order, and marking them with a
 // int64 logical timestamp, the logical timestamp can serve as readdir
 // cookie.
+//
+// Only directories have one (Inode.children is nil for other nodes), so
+// every method but init and set accepts a nil receiver as the empty
+// table.
 type inodeChildren struct {
 	// index into children slice.
 	childrenMap map[string]int
 	children    []childEntry
 }
 
-func (c *inodeChildren) init() {
-	c.childrenMap = make(map[string]int)
+func newInodeChildren() *inodeChildren {
+	return &inodeChildren{childrenMap: make(map[string]int)}
 }
 
 func (c *inodeChildren) String() string {
+	if c == nil {
+		return ""
+	}
 	var ss []string
 	for _, e := range c.children {
 		ch := e.Inode
@@ -51,6 +58,9 @@ func (c *inodeChildren) String() string {
 }
 
 func (c *inodeChildren) get(name string) *Inode {
+	if c == nil {
+		return nil
+	}
 	idx, ok := c.childrenMap[name]
 	if !ok {
 		return nil
@@ -77,7 +87,10 @@ func (c *inodeChildren) compact() {
 func (c *inodeChildren) set(parent *Inode, name string, ch *Inode) {
 	idx, ok := c.childrenMap[name]
 	if !ok {
-		if cap(c.children) == len(c.children) {
+		// Compact only when deleted entries left holes: a full slice
+		// without holes just grows (by a quarter when large, where
+		// compact would double it and rebuild the map as well).
+		if cap(c.children) == len(c.children) && len(c.childrenMap) < len(c.children) {
 			c.compact()
 		}
 
@@ -94,10 +107,16 @@ func (c *inodeChildren) set(parent *Inode, name string, ch *Inode) {
 }
 
 func (c *inodeChildren) len() int {
+	if c == nil {
+		return 0
+	}
 	return len(c.childrenMap)
 }
 
 func (c *inodeChildren) toMap() map[string]*Inode {
+	if c == nil {
+		return map[string]*Inode{}
+	}
 	r := make(map[string]*Inode, len(c.childrenMap))
 	for _, e := range c.children {
 		if e.Inode != nil {
@@ -108,6 +127,9 @@ func (c *inodeChildren) toMap() map[string]*Inode {
 }
 
 func (c *inodeChildren) del(parent *Inode, name string) {
+	if c == nil {
+		return
+	}
 	idx, ok := c.childrenMap[name]
 	if !ok {
 		return
@@ -123,6 +145,9 @@ func (c *inodeChildren) del(parent *Inode, name string) {
 }
 
 func (c *inodeChildren) list() []childEntry {
+	if c == nil {
+		return []childEntry{}
+	}
 	r := make([]childEntry, 0, len(c.childrenMap))
 	for _, e := range c.children {
 		if e.Inode != nil {

@@ -29,8 +29,8 @@ func TestInodeParents(t *testing.T) {
 		if count := p.count(); count != i+1 {
 			t.Errorf("want=%d have=%d", i+1, count)
 		}
-		last := p.get()
-		if *last != v {
+		last, ok := p.get()
+		if !ok || last != v {
 			t.Error("get did not give us last-known parent")
 		}
 	}
@@ -42,8 +42,8 @@ func TestInodeParents(t *testing.T) {
 		if count := p.count(); count != len(all) {
 			t.Errorf("want=%d have=%d", len(all), count)
 		}
-		last := p.get()
-		if *last != v {
+		last, ok := p.get()
+		if !ok || last != v {
 			t.Error("get did not give us last-known parent")
 		}
 	}
@@ -51,5 +51,19 @@ func TestInodeParents(t *testing.T) {
 	all2 := p.all()
 	if len(all) != len(all2) {
 		t.Errorf("want=%d have=%d", len(all), len(all2))
+	}
+
+	// deleting every parent, newest first, leaves an empty store.
+	for i := len(all) - 1; i >= 0; i-- {
+		p.delete(all[i])
+		if count := p.count(); count != i {
+			t.Errorf("after delete: want=%d have=%d", i, count)
+		}
+		if _, ok := p.get(); ok != (i > 0) {
+			t.Errorf("after delete: get ok=%v with %d parents left", ok, i)
+		}
+	}
+	if p.all() != nil {
+		t.Error("emptied store should return nil but did not")
 	}
 }

@@ -1,0 +1,62 @@
+// Copyright 2026 the Go-FUSE Authors. All rights reserved.
+// Use of this source code is governed by a BSD-style
+// license that can be found in the LICENSE file.
+
+package fs
+
+import (
+	"syscall"
+	"testing"
+	"unsafe"
+)
+
+// TestInodeTablesSize pins the per-node memory that a file system with
+// many files pays for every node the kernel knows: the Inode (embedded
+// in the file system's node), its nodeEntry, and no other allocation
+// for the children table of a non-directory or for a single parent.
+func TestInodeTablesSize(t *testing.T) {
+	if s := unsafe.Sizeof(Inode{}); s > 120 {
+		t.Errorf("Inode is %d bytes, want at most 120", s)
+	}
+	if s := unsafe.Sizeof(nodeEntry{}); s > 48 {
+		t.Errorf("nodeEntry is %d bytes, want at most 48", s)
+	}
+
+	dir := &Inode{}
+	initInode(dir, dir, StableAttr{Mode: syscall.S_IFDIR, Ino: 2}, nil, false, 2)
+	if dir.children == nil {
+		t.Fatal("directory has no children table")
+	}
+	file := &Inode{}
+	initInode(file, file, StableAttr{Mode: syscall.S_IFREG, Ino: 3}, nil, false, 3)
+	if file.children != nil {
+		t.Error("regular file has a children table")
+	}
+	if n := file.children.len(); n != 0 {
+		t.Errorf("file has %d children", n)
+	}
+	if got := file.GetChild("x"); got != nil {
+		t.Errorf("file has child %v", got)
+	}
+	if m := file.Children(); len(m) != 0 {
+		t.Errorf("file has children %v", m)
+	}
+
+	dir.children.set(dir, "f", file)
+	if pd, ok := file.parents.get(); !ok || pd.name != "f" || pd.parent != dir {
+		t.Errorf("linked file has parent %v, %v", pd, ok)
+	}
+	dir.children.del(dir, "f")
+	if _, ok := file.parents.get(); ok {
+		t.Error("unlinked file still has a parent")
+	}
+
+	var p inodeParents
+	pd := parentData{"f", dir}
+	if allocs := testing.AllocsPerRun(100, func() {
+		p.add(pd)
+		p.delete(pd)
+	}); allocs != 0 {
+		t.Errorf("adding and deleting a single parent allocated %v times, want 0", allocs)
+	}
+}
