@@ -13,37 +13,29 @@ import (
 
 var _ gofs.NodeOpendirHandler = (*node)(nil)
 
-// dirHandle is an open directory stream: a snapshot of the decrypted
-// listing taken on the first read (and again on rewinddir). It also
-// answers READDIRPLUS's per-entry lookups from the snapshot's backing
-// names, so listing with attributes costs one statx per entry and no
-// name encryption.
+// dirHandle is an open directory stream: a snapshot of the listing
+// taken on the first read (and again on rewinddir), whose names are
+// decrypted as the stream reaches them (see vault.Listing), so a
+// stream over 100,000 entries holds about 4 MB, not every decrypted
+// name. It also answers READDIRPLUS's per-entry lookups from the
+// backing name of the entry just returned, so listing with attributes
+// costs one statx per entry and no name encryption.
 //
-// The snapshot is vault's listing itself, not a copy: stream position
-// 0 is ".", 1 is "..", and p >= 2 is list[p-2]. A directory of 100,000
-// files lists about 10 MB, held while it is open.
+// Stream position 0 is ".", 1 is "..", and p >= 2 is list.At(p-2).
+// Entries whose backing name does not decode are skipped (and logged
+// once); positions stay those of the snapshot.
 type dirHandle struct {
 	n        *node
-	list     []vault.DirEntry // decodable entries only
-	self, up uint64           // inode numbers of . and ..
+	list     *vault.Listing
+	self, up uint64 // inode numbers of . and ..
 	pos      int
-	loaded   bool
+	// cur is the entry returned last, at position curPos.
+	cur    vault.DirEntry
+	curPos int
 }
 
-// dotEntries is how many stream positions come before list: . and ..
+// dotEntries is how many stream positions come before the listing.
 const dotEntries = 2
-
-// entry is the stream entry at position p < dotEntries+len(h.list).
-func (h *dirHandle) entry(p int) fuse.DirEntry {
-	switch p {
-	case 0:
-		return fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: h.self}
-	case 1:
-		return fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: h.up}
-	}
-	e := &h.list[p-dotEntries]
-	return fuse.DirEntry{Name: e.Name, Mode: e.Type, Ino: h.n.r.ino(fileKey{dev: h.n.key.dev, ino: e.Ino})}
-}
 
 var (
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
@@ -58,7 +50,8 @@ var (
 // The stream holds the backing directory open until it is released, so
 // fstat of an open directory that was then removed or renamed over
 // still answers, as on a local filesystem (posixtest RenameOpenDir);
-// listing needs the fd anyway.
+// listing needs the fd anyway, and so does decrypting a long name,
+// which reads its sidecar.
 //
 // Unless the mount caches nothing (shared storage), the reply lets the
 // kernel keep the listing (FOPEN_CACHE_DIR, with KEEP_CACHE so the next
@@ -78,7 +71,7 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fh gofs.FileHan
 	if n.r.timeout > 0 {
 		fuseFlags = fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
 	}
-	return &dirHandle{n: n}, fuseFlags, 0
+	return &dirHandle{n: n, curPos: -1}, fuseFlags, 0
 }
 
 func (h *dirHandle) load() syscall.Errno {
@@ -88,7 +81,7 @@ func (h *dirHandle) load() syscall.Errno {
 		return errno
 	}
 	defer n.releaseDir()
-	list, err := d.List()
+	list, err := d.Snapshot()
 	if err != nil {
 		return n.r.errno(n, "readdir", err)
 	}
@@ -97,19 +90,9 @@ func (h *dirHandle) load() syscall.Errno {
 	if _, p := n.Parent(); p != nil {
 		h.up = p.StableAttr().Ino
 	}
-	// Drop the undecodable entries in place.
-	ok := list[:0]
-	for _, e := range list {
-		if e.Err != nil {
-			n.r.logOnce("name "+e.Backing, "%s: skipping entry with undecodable backing name %q: %v", n.r.path(n), e.Backing, e.Err)
-			continue
-		}
-		ok = append(ok, e)
-	}
-	clear(list[len(ok):])
-	h.list = ok
+	h.list = list
 	h.pos = 0
-	h.loaded = true
+	h.cur, h.curPos = vault.DirEntry{}, -1
 	return 0
 }
 
@@ -117,15 +100,34 @@ func (h *dirHandle) load() syscall.Errno {
 // handle.
 func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno syscall.Errno) {
 	defer h.n.r.guard("readdir", &errno)
-	if !h.loaded {
+	if h.list == nil {
 		if errno := h.load(); errno != 0 {
 			return nil, errno
 		}
 	}
-	if h.pos >= dotEntries+len(h.list) {
-		return nil, 0
+	n := h.n
+	var e fuse.DirEntry
+	switch {
+	case h.pos == 0:
+		e = fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: h.self}
+	case h.pos == 1:
+		e = fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: h.up}
+	default:
+		for {
+			i := h.pos - dotEntries
+			if i >= h.list.Len() {
+				return nil, 0
+			}
+			ve := h.list.At(i)
+			if ve.Err == nil {
+				h.cur, h.curPos = ve, h.pos
+				e = fuse.DirEntry{Name: ve.Name, Mode: ve.Type, Ino: n.r.ino(fileKey{dev: n.key.dev, ino: ve.Ino})}
+				break
+			}
+			n.r.logOnce("name "+ve.Backing, "%s: skipping entry with undecodable backing name %q: %v", n.r.path(n), ve.Backing, ve.Err)
+			h.pos++
+		}
 	}
-	e := h.entry(h.pos)
 	h.pos++
 	e.Off = uint64(h.pos)
 	return &e, 0
@@ -136,16 +138,17 @@ func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno sy
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errno) {
 	defer h.n.r.guard("seekdir", &errno)
 	if off == 0 {
-		h.loaded = false
+		h.list = nil
 		h.pos = 0
+		h.cur, h.curPos = vault.DirEntry{}, -1
 		return 0
 	}
-	if !h.loaded {
+	if h.list == nil {
 		if errno := h.load(); errno != 0 {
 			return errno
 		}
 	}
-	if off > uint64(dotEntries+len(h.list)) {
+	if off > uint64(dotEntries+h.list.Len()) {
 		return syscall.EINVAL
 	}
 	h.pos = int(off)
@@ -156,11 +159,10 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errn
 // backing name from the snapshot; other names take the normal path.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
 	n := h.n
-	i := h.pos - 1 - dotEntries
-	if i < 0 || i >= len(h.list) || h.list[i].Name != name {
+	if h.curPos < 0 || h.curPos != h.pos-1 || h.cur.Name != name {
 		return n.Lookup(ctx, name, out)
 	}
-	backing := h.list[i].Backing
+	backing := h.cur.Backing
 	defer n.r.guard("lookup", &errno)
 	d, errno := n.acquireDir()
 	if errno != 0 {
@@ -189,5 +191,6 @@ func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) (errno syscall.E
 // holds.
 func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
 	h.list = nil
+	h.cur = vault.DirEntry{}
 	h.n.releaseDir()
 }

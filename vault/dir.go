@@ -269,59 +269,19 @@ func (d *Dir) List() ([]DirEntry, error) { return d.list(false) }
 // the offline tools ask: in a live mount a sidecar exists for a moment
 // before its entry (and after it, on unlink), which is no damage.
 func (d *Dir) list(orphans bool) ([]DirEntry, error) {
-	fd, err := openatRetry(d.fd, ".", dirOpenFlags, 0)
+	l, sidecars, longNames, err := d.snapshot(orphans)
 	if err != nil {
-		return nil, d.pathErr("openat", ".", err)
+		return nil, err
 	}
-	defer unix.Close(fd)
-	var nc *nameCodec
-	if !d.v.PlaintextNames() {
-		nc = d.v.getNameCodec(d.v.keys.NameKey())
-		defer d.v.putNameCodec(nc)
+	out := make([]DirEntry, l.Len(), l.Len()+len(sidecars))
+	for i := range out {
+		out[i] = l.At(i)
 	}
-	readSidecar := func(name string) ([]byte, error) {
-		return readSmallFileAt(d.fd, name, maxSidecarLen)
-	}
-	var raw []DirEntry
-	if err := eachDirent(fd, func(ino uint64, typ uint32, name string) {
-		raw = append(raw, DirEntry{Backing: name, Ino: ino, Type: typ})
-	}); err != nil {
-		return nil, d.pathErr("getdents", ".", err)
-	}
-	if nc == nil {
-		out := raw[:0]
-		for _, e := range raw {
-			if !IsReservedName(e.Backing) {
-				e.Name = e.Backing
-				out = append(out, e)
-			}
-		}
+	if len(sidecars) == 0 {
 		return out, nil
 	}
-	alts := d.noteAltIVs(raw)
-	var out, sidecars []DirEntry
-	altOf := make([]int, 0, len(raw))
-	longNames := map[string]bool{} // the long names seen, or copies of them
-	for _, e := range raw {
-		if base := conflictBase(e.Backing); isLongName(base) {
-			longNames[base] = true
-		}
-		if skipMetadata(e.Backing) {
-			if orphans && strings.HasSuffix(e.Backing, longNameSuffix) &&
-				isLongName(strings.TrimSuffix(e.Backing, longNameSuffix)) {
-				sidecars = append(sidecars, e)
-			}
-			continue
-		}
-		var alt int
-		e.Name, alt, e.Err = d.decryptEntry(nc, alts, e.Backing, readSidecar, 0)
-		if e.Err != nil {
-			e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
-		}
-		out = append(out, e)
-		altOf = append(altOf, alt)
-	}
-	relabelAltDuplicates(out, altOf, alts)
+	nc := d.v.getNameCodec(d.v.keys.NameKey())
+	defer d.v.putNameCodec(nc)
 	// A sidecar is in use while its long name or a conflict copy of it
 	// exists.
 	for _, e := range sidecars {
@@ -330,11 +290,148 @@ func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 			continue
 		}
 		what := "its entry is missing"
-		if name, err := nc.decryptName(d.iv, base, readSidecar); err == nil {
+		if name, err := nc.decryptName(d.iv, base, d.readSidecar); err == nil {
 			what = fmt.Sprintf("its entry, %q, is missing", name)
 		}
 		e.Err = fmt.Errorf("%q: %w: %w %q (%s)", d.path, ErrCorrupt, ErrOrphanSidecar, e.Backing, what)
 		out = append(out, e)
 	}
 	return out, nil
+}
+
+// Listing is a snapshot of a directory's entries in backing order, for
+// a directory stream. It keeps the backing names packed in one array
+// and decrypts a name when At asks for it, so a stream over a large
+// directory holds about 40 bytes per entry rather than a DirEntry and
+// two strings. When the directory has conflict copies of its IV, a name
+// can only be shown once the others are known (see
+// relabelAltDuplicates), so all are decrypted when the snapshot is
+// taken.
+type Listing struct {
+	d       *Dir
+	names   []byte   // backing names, back to back
+	ends    []uint32 // ends[i]: where entry i's backing name ends in names
+	inos    []uint64
+	types   []uint8    // S_IFMT bits >> 12
+	decoded []DirEntry // every entry, when decrypted at snapshot time
+}
+
+// Len is the number of entries.
+func (l *Listing) Len() int {
+	if l.decoded != nil {
+		return len(l.decoded)
+	}
+	return len(l.ends)
+}
+
+// At returns entry i, 0 <= i < Len(), with its name decrypted (Err set,
+// wrapping ErrCorrupt, when it does not decode). It may be called from
+// several goroutines.
+func (l *Listing) At(i int) DirEntry {
+	if l.decoded != nil {
+		return l.decoded[i]
+	}
+	d := l.d
+	e := l.undecoded(i)
+	if d.v.PlaintextNames() {
+		e.Name = e.Backing
+		return e
+	}
+	nc := d.v.getNameCodec(d.v.keys.NameKey())
+	e.Name, _, e.Err = d.decryptEntry(nc, nil, e.Backing, d.readSidecar, 0)
+	d.v.putNameCodec(nc)
+	if e.Err != nil {
+		e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
+	}
+	return e
+}
+
+// undecoded is entry i of a snapshot not decrypted yet, without Name.
+func (l *Listing) undecoded(i int) DirEntry {
+	start := uint32(0)
+	if i > 0 {
+		start = l.ends[i-1]
+	}
+	return DirEntry{Backing: string(l.names[start:l.ends[i]]), Ino: l.inos[i], Type: uint32(l.types[i]) << 12}
+}
+
+// Snapshot reads the directory's entries, to be decrypted one by one
+// with At. It reads through a fresh descriptor, as List does; At reads
+// long-name sidecars through d, which must stay open while the Listing
+// is used.
+func (d *Dir) Snapshot() (*Listing, error) {
+	l, _, _, err := d.snapshot(false)
+	return l, err
+}
+
+// snapshot is Snapshot; with orphans it also returns the long-name
+// sidecars among the entries and the long names in use (see list).
+func (d *Dir) snapshot(orphans bool) (l *Listing, sidecars []DirEntry, longNames map[string]bool, err error) {
+	fd, err := openatRetry(d.fd, ".", dirOpenFlags, 0)
+	if err != nil {
+		return nil, nil, nil, d.pathErr("openat", ".", err)
+	}
+	defer unix.Close(fd)
+	plain := d.v.PlaintextNames()
+	if orphans && !plain {
+		longNames = map[string]bool{} // the long names seen, or copies of them
+	}
+	l = &Listing{d: d}
+	var ivCopies []string
+	err = eachDirent(fd, func(ino uint64, typ uint32, name string) {
+		if plain {
+			if IsReservedName(name) {
+				return
+			}
+		} else {
+			if longNames != nil {
+				if base := conflictBase(name); isLongName(base) {
+					longNames[base] = true
+				}
+			}
+			if skipMetadata(name) {
+				if _, ok := isDirIVCopy(name); ok {
+					ivCopies = append(ivCopies, name)
+				}
+				if longNames != nil && strings.HasSuffix(name, longNameSuffix) &&
+					isLongName(strings.TrimSuffix(name, longNameSuffix)) {
+					sidecars = append(sidecars, DirEntry{Backing: name, Ino: ino, Type: typ})
+				}
+				return
+			}
+		}
+		l.names = append(l.names, name...)
+		l.ends = append(l.ends, uint32(len(l.names)))
+		l.inos = append(l.inos, ino)
+		l.types = append(l.types, uint8(typ>>12))
+	})
+	if err != nil {
+		return nil, nil, nil, d.pathErr("getdents", ".", err)
+	}
+	if plain {
+		return l, nil, nil, nil
+	}
+	alts := d.noteAltIVs(ivCopies)
+	if len(alts) == 0 {
+		return l, sidecars, longNames, nil
+	}
+	nc := d.v.getNameCodec(d.v.keys.NameKey())
+	defer d.v.putNameCodec(nc)
+	decoded := make([]DirEntry, l.Len())
+	altOf := make([]int, l.Len())
+	for i := range decoded {
+		e := l.undecoded(i)
+		e.Name, altOf[i], e.Err = d.decryptEntry(nc, alts, e.Backing, d.readSidecar, 0)
+		if e.Err != nil {
+			e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
+		}
+		decoded[i] = e
+	}
+	relabelAltDuplicates(decoded, altOf, alts)
+	return &Listing{d: d, decoded: decoded}, sidecars, longNames, nil
+}
+
+// readSidecar reads a long name's sidecar in d.
+func (d *Dir) readSidecar(name string) ([]byte, error) {
+	return readSmallFileAt(d.fd, name, maxSidecarLen)
 }

@@ -57,18 +57,18 @@ func skipMetadata(name string) bool {
 }
 
 // noteAltIVs reads the conflict copies of the directory IV among a
-// listing's entries, keeping each distinct IV that differs from the
+// listing's backing names, keeping each distinct IV that differs from the
 // main one; copies identical to it are ignored. A copy that cannot be
 // read is skipped here: the names it would decrypt are then reported as
 // undecodable, never hidden.
-func (d *Dir) noteAltIVs(ents []DirEntry) []altIV {
+func (d *Dir) noteAltIVs(names []string) []altIV {
 	var alts []altIV
-	for _, e := range ents {
-		label, ok := isDirIVCopy(e.Backing)
+	for _, name := range names {
+		label, ok := isDirIVCopy(name)
 		if !ok {
 			continue
 		}
-		iv, err := readSmallFileAt(d.fd, e.Backing, DirIVLen)
+		iv, err := readSmallFileAt(d.fd, name, DirIVLen)
 		if err != nil || len(iv) != DirIVLen || bytes.Equal(iv, d.iv) {
 			continue
 		}
@@ -92,11 +92,7 @@ func (d *Dir) scanAltIVs() []altIV {
 	if err != nil {
 		return nil
 	}
-	ents := make([]DirEntry, len(names))
-	for i, n := range names {
-		ents[i].Backing = n
-	}
-	return d.noteAltIVs(ents)
+	return d.noteAltIVs(names)
 }
 
 // rawNames lists the backing names of the directory.

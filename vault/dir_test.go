@@ -386,3 +386,66 @@ func BenchmarkList(b *testing.B) {
 		}
 	}
 }
+
+// TestSnapshot checks a Listing, which keeps backing names and decrypts
+// each when asked: every entry but metadata, with the inode number and
+// type of the backing entry, undecodable ones marked ErrCorrupt, and a
+// long name's sidecar read only when At reaches that entry.
+func TestSnapshot(t *testing.T) {
+	for _, plain := range []bool{false, true} {
+		v := newTestVault(t, CreateOptions{PlaintextNames: plain})
+		root := openRoot(t, v)
+		long := strings.Repeat("L", 140)
+		createFile(t, root, "a.txt")
+		createFile(t, root, long)
+		mkdir(t, root, "dir")
+		os.WriteFile(filepath.Join(v.Dir(), HeaderBackupName), []byte("x"), 0o600)
+		want := []string{"a.txt", "dir", long}
+		if !plain {
+			os.WriteFile(filepath.Join(v.Dir(), "junk"), []byte("x"), 0o600)
+		} else {
+			want = append(want, "junk")
+			os.WriteFile(filepath.Join(v.Dir(), "junk"), []byte("x"), 0o600)
+		}
+		slices.Sort(want)
+		l, err := root.Snapshot()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		bad := 0
+		for i := range l.Len() {
+			e := l.At(i)
+			if e.Err != nil {
+				bad++
+				if !errors.Is(e.Err, ErrCorrupt) || e.Backing != "junk" {
+					t.Errorf("plain=%v: At(%d) = %+v", plain, i, e)
+				}
+				continue
+			}
+			got = append(got, e.Name)
+			var st unix.Stat_t
+			if err := unix.Fstatat(root.Fd(), e.Backing, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+				t.Fatal(err)
+			}
+			if e.Ino != st.Ino || e.Type != uint32(st.Mode)&unix.S_IFMT {
+				t.Errorf("%q: ino %d type %o, stat says %d %o", e.Name, e.Ino, e.Type, st.Ino, st.Mode&unix.S_IFMT)
+			}
+		}
+		slices.Sort(got)
+		if !slices.Equal(got, want) || bad != map[bool]int{false: 1, true: 0}[plain] {
+			t.Errorf("plain=%v: names %q and %d undecodable, want %q", plain, got, bad, want)
+		}
+		if plain {
+			continue
+		}
+		// The long name decrypts from its sidecar when At reaches it.
+		lb, _ := root.BackingName(long)
+		os.Remove(filepath.Join(v.Dir(), LongNameSidecar(lb)))
+		for i := range l.Len() {
+			if e := l.At(i); e.Backing == lb && e.Err == nil {
+				t.Errorf("long name decoded without its sidecar: %+v", e)
+			}
+		}
+	}
+}
