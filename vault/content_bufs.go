@@ -26,55 +26,51 @@ const (
 // buffers that stay unused.
 //
 // The garbage collector empties a sync.Pool on every cycle, and a mount
-// serving many requests cycles often: a 1 MiB READ's 2 MiB buffer, and
-// the 512 KiB and 1 MiB ones of large files' first reads, were allocated
-// afresh after nearly every cycle, which brought the next cycle closer.
-// So each class above keptSmallShift also keeps one buffer that survives
-// collections, 3.5 MiB at most. They are let go once no large buffer
-// has been asked for in keptIdle, so an idle mount, or one that has
-// gone on to small files (a tar extract), does not hold them. A cold
-// read of every file of the Go source tree through the mount (11,478
-// files) allocated 169 MB instead of 312 MB; in 8 interleaved rounds it
-// took 4.2-5.0 s (median 4.5) instead of 4.65-5.6 s (median 5.0), with
-// 16% less daemon CPU (that was with two buffers of each small class
-// kept too; without them, 6 rounds showed no difference in time, and
-// small buffers kept would only add up to 1 MiB of memory that can never
-// be returned).
+// serving many requests cycles often (the daemon runs at a low GOGC):
+// buffers were allocated afresh after nearly every cycle, which brought
+// the next cycle closer. So each class also keeps one buffer that
+// survives collections, 4 MiB in all at most. Each is let go once its
+// class has not been asked for in keptIdle, so an idle mount does not
+// hold them, nor one that has gone from large files to small ones (a tar
+// extract) its large ones (bench/README.md has the measurements).
 type bufPools struct {
 	class [nBufClasses]sync.Pool
-	// kept holds one buffer of each large class across collections.
+	// kept holds one buffer of each class across collections.
 	kept [nBufClasses]atomic.Pointer[[]byte]
-	// lastLarge is when a large buffer was last asked for (Unix
+	// lastUse is when a buffer of each class was last asked for (Unix
 	// nanoseconds; a clock step only moves a release).
-	lastLarge atomic.Int64
+	lastUse [nBufClasses]atomic.Int64
 	// releasing is set while a release of the kept buffers is
 	// scheduled.
 	releasing atomic.Bool
 }
 
-// Classes above keptSmallShift are large: one buffer of each is kept
-// until keptIdle passes without a request for a large one.
-const (
-	keptSmallShift = 18 // 256 KiB
-	keptIdle       = 2 * time.Second
-)
+// keptIdle is how long a kept buffer outlasts the last request for one
+// of its class.
+const keptIdle = 2 * time.Second
 
-// isLarge reports whether class k keeps a buffer across collections.
-func isLarge(k int) bool { return minBufShift+k > keptSmallShift }
-
-// releaseIdle lets the kept buffers go if no large buffer was asked for
-// in keptIdle, or checks again when that will be the case.
+// releaseIdle lets go the kept buffers of the classes not asked for in
+// keptIdle, and checks again when the next of the others will be idle.
 func (p *bufPools) releaseIdle() {
-	idle := time.Duration(time.Now().UnixNano() - p.lastLarge.Load())
-	if idle < keptIdle {
-		time.AfterFunc(keptIdle-idle, p.releaseIdle)
+	now := time.Now().UnixNano()
+	next := time.Duration(-1)
+	for k := range p.kept {
+		if p.kept[k].Load() == nil {
+			continue
+		}
+		idle := time.Duration(now - p.lastUse[k].Load())
+		if idle >= keptIdle {
+			p.kept[k].Store(nil)
+		} else if next < 0 || keptIdle-idle < next {
+			next = keptIdle - idle
+		}
+	}
+	if next >= 0 {
+		time.AfterFunc(next, p.releaseIdle)
 		return
 	}
-	for k := range p.kept {
-		p.kept[k].Store(nil)
-	}
 	p.releasing.Store(false)
-	// A put between the stores above and this one kept a buffer with
+	// A put between the loads above and this store kept a buffer with
 	// no release scheduled.
 	for k := range p.kept {
 		if p.kept[k].Load() != nil {
@@ -112,12 +108,10 @@ func (p *bufPools) get(n int64) *[]byte {
 		b := make([]byte, n)
 		return &b
 	}
-	if isLarge(k) {
-		p.lastLarge.Store(time.Now().UnixNano())
-		if bp := p.kept[k].Swap(nil); bp != nil {
-			*bp = (*bp)[:n]
-			return bp
-		}
+	p.lastUse[k].Store(time.Now().UnixNano())
+	if bp := p.kept[k].Swap(nil); bp != nil {
+		*bp = (*bp)[:n]
+		return bp
 	}
 	if v := p.class[k].Get(); v != nil {
 		bp := v.(*[]byte)
@@ -135,7 +129,7 @@ func (p *bufPools) put(bp *[]byte) {
 	if k < 0 || c != 1<<(minBufShift+k) {
 		return // an oversized one-off
 	}
-	if isLarge(k) && p.kept[k].CompareAndSwap(nil, bp) {
+	if p.kept[k].CompareAndSwap(nil, bp) {
 		p.scheduleRelease()
 		return
 	}

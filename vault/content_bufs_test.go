@@ -28,13 +28,13 @@ func TestBufPoolsClasses(t *testing.T) {
 }
 
 // TestBufPoolsKeptAcrossGC checks the buffers that survive garbage
-// collections: one per class above 256 KiB, none of the smaller ones
-// (those are the sync.Pool's, which a collection may drop).
+// collections: one per class, and only one (the others are the
+// sync.Pool's, which a collection may drop).
 func TestBufPoolsKeptAcrossGC(t *testing.T) {
 	for _, tc := range []struct {
 		n    int64
 		kept bool
-	}{{4 << 10, false}, {200 << 10, false}, {300 << 10, true}, {2 << 20, true}} {
+	}{{4 << 10, true}, {200 << 10, true}, {300 << 10, true}, {2 << 20, true}} {
 		var p bufPools
 		k := bufClass(tc.n)
 		given := map[*[]byte]bool{}
@@ -61,37 +61,45 @@ func TestBufPoolsKeptAcrossGC(t *testing.T) {
 	}
 }
 
-// TestBufPoolsLargeReleasedWhenIdle checks that a kept buffer is let go
-// once no large buffer has been asked for in keptIdle, and not before.
-func TestBufPoolsLargeReleasedWhenIdle(t *testing.T) {
+// TestBufPoolsReleasedWhenIdle checks that a kept buffer is let go once
+// its class has not been asked for in keptIdle, and not before, while
+// another class in use keeps its own.
+func TestBufPoolsReleasedWhenIdle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for keptIdle")
 	}
 	var p bufPools
-	large, other := bufClass(1<<20), bufClass(512<<10)
+	used, idle := bufClass(1<<20), bufClass(8<<10)
 	p.put(p.get(1 << 20))
-	p.put(p.get(512 << 10))
-	if p.kept[large].Load() == nil || p.kept[other].Load() == nil {
-		t.Fatal("large buffers given back were not kept")
+	p.put(p.get(8 << 10))
+	if p.kept[used].Load() == nil || p.kept[idle].Load() == nil {
+		t.Fatal("buffers given back were not kept")
 	}
-	// Asking for large buffers of one class keeps those of every class,
-	// for longer than keptIdle in all. The requests come every quarter of
-	// keptIdle so that a loaded machine oversleeping does not release them.
-	for range 6 {
+	// Requests for one class every quarter of keptIdle keep its buffer
+	// (a loaded machine oversleeping once does not release it) for
+	// longer than keptIdle, while the other class's is let go.
+	deadline := time.Now().Add(keptIdle + 5*time.Second)
+	for p.kept[idle].Load() != nil {
+		if time.Now().After(deadline) {
+			t.Fatalf("an idle class's buffer still kept %v after the last request for it", keptIdle+5*time.Second)
+		}
 		time.Sleep(keptIdle / 4)
 		p.put(p.get(1 << 20))
 	}
-	if p.kept[large].Load() == nil || p.kept[other].Load() == nil {
-		t.Fatal("a buffer was let go while large buffers were being asked for")
+	if p.kept[used].Load() == nil {
+		t.Fatal("a buffer was let go while its class was being asked for")
 	}
-	deadline := time.Now().Add(keptIdle + 5*time.Second)
-	for p.kept[large].Load() != nil || p.kept[other].Load() != nil {
+	deadline = time.Now().Add(keptIdle + 5*time.Second)
+	for p.kept[used].Load() != nil {
 		if time.Now().After(deadline) {
-			t.Fatalf("buffers still kept %v after the last request for one", keptIdle+5*time.Second)
+			t.Fatalf("buffer still kept %v after the last request for one", keptIdle+5*time.Second)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	if p.releasing.Load() {
-		t.Error("a release is still scheduled with nothing kept")
+	// releaseIdle clears the flag just after the last store.
+	for deadline := time.Now().Add(5 * time.Second); p.releasing.Load(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("a release is still scheduled with nothing kept")
+		}
 	}
 }
