@@ -748,21 +748,7 @@ func (w *writePlan) sealChunks(wk *chunkWorker, lines []byte, lo, i, end int64) 
 	var dst, plain, iv [n][]byte
 	var ts [n]uint64
 	for k := range int64(n) {
-		line := lines[(i+k-lo)*w.lay.line:]
-		dst[k] = line[:0:w.lay.tok]
-		plain[k] = w.plain(i + k)
-		ts[k] = uint64(i + k)
-		if i+k == w.newLast {
-			ts[k] |= finalBit
-		}
-		if w.c.iv != nil {
-			iv[k] = make([]byte, aesBlock)
-			w.c.iv(i+k, iv[k])
-		}
-		nl := line[w.lay.tok:w.lineLen(i+k)]
-		for j := range nl {
-			nl[j] = '\n'
-		}
+		dst[k], plain[k], ts[k], iv[k] = w.lineParts(lines, lo, i+k)
 	}
 	w.c.lendBatchRoom(wk)
 	wk.cd.SealBatch(&dst, &plain, &ts, &iv)
@@ -772,21 +758,30 @@ func (w *writePlan) sealChunks(wk *chunkWorker, lines []byte, lo, i, end int64) 
 // sealChunk seals chunk i into its line of lines, which start with
 // chunk lo's.
 func (w *writePlan) sealChunk(wk *chunkWorker, lines []byte, lo, i int64) {
+	dst, plain, ts, iv := w.lineParts(lines, lo, i)
+	wk.cd.Seal(dst, plain, ts, iv)
+}
+
+// lineParts prepares chunk i's line in lines (which start with chunk
+// lo's) for sealing, alone or in a batch: it pads the line after the
+// token with newlines and returns the token's room, the plaintext, the
+// timestamp (with the final bit on the new last chunk) and the IV the
+// vault fixes, if any.
+func (w *writePlan) lineParts(lines []byte, lo, i int64) (dst, plain []byte, ts uint64, iv []byte) {
 	line := lines[(i-lo)*w.lay.line:]
-	plain := w.plain(i)
-	ts := uint64(i)
+	plain = w.plain(i)
+	ts = uint64(i)
 	if i == w.newLast {
 		ts |= finalBit
 	}
-	tl := fernet.TokenLen(len(plain))
-	var iv []byte
 	if w.c.iv != nil {
 		iv = make([]byte, aesBlock)
 		w.c.iv(i, iv)
 	}
-	wk.cd.Seal(line[:0:tl], plain, ts, iv)
+	tl := fernet.TokenLen(len(plain))
 	nl := line[tl:w.lineLen(i)]
 	for k := range nl {
 		nl[k] = '\n'
 	}
+	return line[:0:tl], plain, ts, iv
 }
