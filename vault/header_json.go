@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"unicode/utf8"
 )
 
 // MaxHeaderLen bounds fernetfs.json: a longer file is a malformed header
@@ -53,11 +54,18 @@ const maxHeaderDepth = 8
 // checkHeaderJSON enforces what encoding/json lets through but FORMAT.md
 // forbids: member names that differ in letter case from the schema,
 // duplicate members at any level (encoding/json keeps the last),
-// missing members, null, an empty created_by, and anything but white
-// space after the object
+// missing members, null, an empty created_by, bytes that are not
+// UTF-8, and anything but white space after the object
 // (json.Decoder.More reports a stray '}' as the end of input). Types and
 // values are checked by the decoding that follows.
 func checkHeaderJSON(data []byte) error {
+	// encoding/json replaces invalid UTF-8 in strings with U+FFFD; RFC
+	// 8259 JSON text is UTF-8, and a reader in another language (such
+	// as contrib/recover.py) refuses such bytes, so refuse them here too
+	// rather than call a wrapped key spoiled this way a wrong password.
+	if !utf8.Valid(data) {
+		return errors.New("not UTF-8")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.UseNumber()
 	if err := checkJSONValue(dec, memberSpec{object: headerSchema}, "header", 0); err != nil {
