@@ -431,6 +431,37 @@ func (ms *Server) handleInit() Status {
 	return OK
 }
 
+// loopYieldInterval is how long a reader goroutine serves requests
+// before it yields (see loopYield): half of sysmon's 10 ms time slice,
+// so the P's schedtick always changes between two of its looks.
+const loopYieldInterval = 5 * time.Millisecond
+
+// loopYield makes a reader goroutine yield (runtime.Gosched) once
+// loopYieldInterval has passed since it last did. A reader that serves
+// request after request never passes through the scheduler: it reads
+// the device, handles the request and reads again on the same P, whose
+// schedtick therefore stays the same. After 10 ms of that the runtime's
+// sysmon counts it as one long time slice, preempts it and takes its P
+// in the next read(2), and each such retake resets sysmon to waking
+// every 20 µs (a thread switch each time) for at least a millisecond.
+// A yield starts a new schedtick, so a busy server is never retaken and
+// sysmon backs off to its 10 ms naps.
+type loopYield struct {
+	last  time.Time
+	yield func()
+}
+
+// maybe yields if the interval has passed at now, and reports whether
+// it did.
+func (y *loopYield) maybe(now time.Time) bool {
+	if now.Sub(y.last) <= loopYieldInterval {
+		return false
+	}
+	y.yield()
+	y.last = now
+	return true
+}
+
 // loop is the FUSE event loop. The simplistic way of calling this is
 // with singleReader=true, which has a single goroutine reading the
 // device, and spawning a new goroutine for each request. It is
@@ -460,8 +491,10 @@ func (ms *Server) handleInit() Status {
 // BenchmarkGoFuseReaddir-2       	    3511	    319765 ns/op
 func (ms *Server) loop() {
 	defer ms.fuseFD.loops.Done()
+	y := loopYield{last: time.Now(), yield: runtime.Gosched}
 exit:
 	for {
+		y.maybe(time.Now())
 		req, errNo := ms.fuseFD.readRequest()
 		switch errNo {
 		case OK:
