@@ -32,26 +32,33 @@ func (c *Content) readBacking(p []byte, off int64) error {
 }
 
 // prefetchForWrite prepares a small write of n backing bytes at off that
-// does not continue the previous access. A line is never page aligned,
-// so the kernel must read the partial pages at both ends before it can
-// write them: with them not cached, every small write would wait for a
-// device read or two. If cachestat(2) reports pages of the range
-// missing, the aligned coldWindow around it is requested first, so that
-// one device read serves this write and its neighbours'.
-func (c *Content) prefetchForWrite(off, n int64) {
+// does not continue the previous access, in a backing file of size
+// bytes. A line is never page aligned, so the kernel must read the
+// partial pages at both ends before it can write them: with them not
+// cached, every small write would wait for a device read or two. If
+// cachestat(2) reports pages of the range missing, the aligned
+// coldWindow around it is requested first, so that one device read
+// serves this write and its neighbours'. Only the pages holding bytes
+// below size count: those past the end are never read (the kernel
+// zeroes them), and are never cached before the write, so counting them
+// made every append ask for a window that was already cached. It
+// reports whether it asked.
+func (c *Content) prefetchForWrite(off, n, size int64) bool {
 	fd := c.fd.fd.Load()
 	end := off + n
 	prev := c.lastEnd.Swap(end)
-	if fd < 0 || n > coldWindow || off == 0 || off == prev || c.fd.noCachestat.Load() {
-		return
+	end = min(end, size)
+	if fd < 0 || n > coldWindow || off == 0 || off == prev || off >= end || c.fd.noCachestat.Load() {
+		return false
 	}
 	cs, pages, ok := c.cachestat(fd, off, end)
 	if !ok || cs.Cache >= pages {
-		return
+		return false
 	}
 	lo := off &^ (coldWindow - 1)
 	hi := max(lo+coldWindow, (end+4095)&^4095)
 	unix.Fadvise(int(fd), lo, hi-lo, unix.FADV_WILLNEED)
+	return true
 }
 
 // cachestat asks cachestat(2) about the pages of the backing file fd

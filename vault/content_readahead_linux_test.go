@@ -78,3 +78,40 @@ func TestContentWillRead(t *testing.T) {
 	}
 	t.Fatalf("the first backing pages are not cached after WillRead")
 }
+
+// TestContentPrefetchForWriteEnd checks which writes ask for the cold
+// window: an append whose old bytes are cached does not (the new bytes
+// past the end of the backing file are never cached beforehand, and the
+// kernel never reads them), nor does a write wholly past the end; one
+// into pages that were dropped does.
+func TestContentPrefetchForWriteEnd(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	c, f := newFileContent(t, v)
+	mustWrite(t, c, randBytes(rand.New(rand.NewPCG(13, 13)), 10<<10), 0)
+	st, err := f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	size := st.Size()
+	// What appending to the file writes: its last line again, and new
+	// lines after it.
+	last, _ := c.lay.lastChunk(10 << 10)
+	at := c.lay.lineOff(last)
+	if c.prefetchForWrite(at, size-at+3000, size) {
+		t.Errorf("an append to a cached file asked for the cold window")
+	}
+	if c.prefetchForWrite(size, 3000, size) {
+		t.Errorf("a write past the end asked for the cold window")
+	}
+	dropCached(t, f)
+	var cs unix.Cachestat_t
+	if err := unix.Cachestat(uint(f.Fd()), &unix.CachestatRange{Off: 0, Len: uint64(size)}, &cs, 0); err != nil {
+		t.Skipf("cachestat: %v", err)
+	}
+	if cs.Cache != 0 {
+		t.Skipf("%d pages still cached after FADV_DONTNEED", cs.Cache)
+	}
+	if !c.prefetchForWrite(at, size-at+3000, size) {
+		t.Errorf("an append to a file whose pages were dropped did not ask for the cold window")
+	}
+}

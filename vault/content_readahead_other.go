@@ -11,7 +11,7 @@ package vault
 func (c *Content) readBacking(p []byte, off int64) error { return c.readFull(p, off) }
 
 // prefetchForWrite does nothing.
-func (c *Content) prefetchForWrite(off, n int64) {}
+func (c *Content) prefetchForWrite(off, n, size int64) bool { return false }
 
 // WillRead does nothing.
 func (c *Content) WillRead() {}

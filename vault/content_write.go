@@ -362,7 +362,7 @@ func (w *writePlan) store(segs []segment) (done int64, err error) {
 	oldS, newS := w.oldS, w.lay.backingSize(w.newSize)
 	grew := false
 	for _, sg := range segs {
-		c.prefetchForWrite(sg.at, int64(len(sg.b)))
+		c.prefetchForWrite(sg.at, int64(len(sg.b)), oldS)
 	}
 	for _, sg := range segs {
 		end := sg.at + int64(len(sg.b))
