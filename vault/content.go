@@ -130,12 +130,18 @@ func (c *Content) sizeLocked() (backing, plain int64, err error) {
 }
 
 // fileKey is what a file's header line determines: its ID, the header
-// bytes, the content key, and a pool of per-goroutine chunkWorkers (each
-// with a Codec for that key).
+// bytes, the content key, and the idle per-goroutine chunkWorkers (each
+// with a Codec for that key), at most Cores of them.
+//
+// The idle workers are a plain list, not a sync.Pool: a pool costs a
+// per-P array on its first Put (768 bytes with six Ps, for every file
+// written), and every collection empties it, so the next request built
+// the Codec again.
 type fileKey struct {
-	line    [fileHeaderLen]byte
-	key     *fernet.Key
-	workers sync.Pool
+	line [fileHeaderLen]byte
+	key  *fernet.Key
+	mu   sync.Mutex
+	idle []*chunkWorker
 }
 
 func (c *Content) makeFileKey(id []byte) *fileKey {
@@ -143,8 +149,6 @@ func (c *Content) makeFileKey(id []byte) *fileKey {
 	copy(fk.line[:], fileMagic)
 	hex.Encode(fk.line[len(fileMagic):], id)
 	fk.line[fileHeaderLen-1] = '\n'
-	k := fk.key
-	fk.workers.New = func() any { return &chunkWorker{cd: k.NewCodec()} }
 	return fk
 }
 

@@ -103,3 +103,31 @@ func TestBufPoolsReleasedWhenIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestFileKeyWorkersKept checks that a file key's idle chunk workers
+// survive a garbage collection (a sync.Pool would drop them, and the next
+// request would build a Codec again) and that at most Cores are kept.
+func TestFileKeyWorkersKept(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	c, _ := newFileContent(t, v)
+	fk := c.newFileKey()
+	wk := c.worker(fk)
+	c.putWorker(fk, wk)
+	runtime.GC()
+	runtime.GC()
+	if got := c.worker(fk); got != wk {
+		t.Errorf("after a collection the idle worker was not reused")
+	} else {
+		c.putWorker(fk, got)
+	}
+	var out []*chunkWorker
+	for range Cores() + 2 {
+		out = append(out, c.worker(fk))
+	}
+	for _, w := range out {
+		c.putWorker(fk, w)
+	}
+	if n := len(fk.idle); n != Cores() {
+		t.Errorf("%d idle workers kept, want Cores() = %d", n, Cores())
+	}
+}

@@ -28,7 +28,17 @@ type chunkWorker struct {
 // worker takes a chunkWorker from fk's pool, with its buffers; give it
 // back with putWorker.
 func (c *Content) worker(fk *fileKey) *chunkWorker {
-	wk := fk.workers.Get().(*chunkWorker)
+	var wk *chunkWorker
+	fk.mu.Lock()
+	if n := len(fk.idle); n > 0 {
+		wk = fk.idle[n-1]
+		fk.idle[n-1] = nil
+		fk.idle = fk.idle[:n-1]
+	}
+	fk.mu.Unlock()
+	if wk == nil {
+		wk = &chunkWorker{cd: fk.key.NewCodec()}
+	}
 	sc := c.lay.chunk + aesBlock
 	raw := c.lay.tok / 4 * 3 // a chunk's decoded token
 	wk.buf = c.bufs.get(sc + raw)
@@ -56,7 +66,11 @@ func (c *Content) putWorker(fk *fileKey, wk *chunkWorker) {
 	}
 	wk.buf, wk.scratch = nil, nil
 	wk.cd.UseBuffer(nil)
-	fk.workers.Put(wk)
+	fk.mu.Lock()
+	if len(fk.idle) < Cores() {
+		fk.idle = append(fk.idle, wk)
+	}
+	fk.mu.Unlock()
 }
 
 // chunkFn does chunk i, and may do some of the chunks after it up to
