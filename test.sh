@@ -41,7 +41,7 @@ go test -count=1 ./vault/fernet
 go test -count=1 -tags purego ./vault/...
 
 # The patched go-fuse (third_party/go-fuse/PATCHES.md): the patches' own tests.
-(cd third_party/go-fuse && go test -count=1 -run 'ReadBufPool|BufferPool|LoopYield' ./fuse)
-(cd third_party/go-fuse && go test -count=1 -run 'InodeTablesSize|InodeParents' ./fs)
+(cd third_party/go-fuse && go test -count=1 -run 'ReadBufPool|BufferPool|LoopYield|DevIONoAllocs' ./fuse)
+(cd third_party/go-fuse && go test -count=1 -run 'InodeTablesSize|InodeParents|LockNodesNoAllocs' ./fs)
 
 go test -race -count=1 -timeout 25m ./...

@@ -96,6 +96,35 @@ func (r *fuseFD) writevFD(iov [][]byte) (int, error) {
 	return n, err
 }
 
+// readDev reads a request into dest through d, retrying on EINTR,
+// without allocating (see devIO).
+func (r *fuseFD) readDev(d *devIO, dest []byte) (int, error) {
+	d.buf = dest
+	defer func() { d.buf = nil }()
+	for {
+		if cerr := r.conn.Control(d.readFn); cerr != nil {
+			return 0, cerr
+		}
+		if d.err != syscall.EINTR {
+			return d.n, d.err
+		}
+	}
+}
+
+// writeDev writes the iovecs in d.iov[:d.niov] through d, retrying on
+// EINTR, without allocating (see devIO).
+func (r *fuseFD) writeDev(d *devIO) error {
+	defer func() { d.iov = [3][]byte{} }()
+	for {
+		if cerr := r.conn.Control(d.writeFn); cerr != nil {
+			return cerr
+		}
+		if d.err != syscall.EINTR {
+			return d.err
+		}
+	}
+}
+
 // readRequest reads one request from the kernel. Returns nil, OK if
 // there are too many concurrent readers or insufficient request-bytes
 // budget.
@@ -120,16 +149,7 @@ func (r *fuseFD) readRequest() (req *requestAlloc, code Status) {
 		return nil, Status(syscall.ENOMEM)
 	}
 
-	var n int
-	err := handleEINTR(func() error {
-		var err error
-		if cerr := r.withFD(func(fd int) {
-			n, err = syscall.Read(fd, dest)
-		}); cerr != nil {
-			return cerr
-		}
-		return err
-	})
+	n, err := r.readDev(&req.dev, dest)
 	if err != nil {
 		r.reqMu.Lock()
 		r.putReadBuf(dest[:0])

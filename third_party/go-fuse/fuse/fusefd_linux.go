@@ -8,11 +8,8 @@ const useSingleReader = false
 
 func (r *fuseFD) write(req *request) Status {
 	if req.outPayloadSize() == 0 {
-		err := handleEINTR(func() error {
-			_, err := r.writevFD([][]byte{req.outHeaderBuf, req.outDataBuf})
-			return err
-		})
-		return ToStatus(err)
+		req.dev.iov[0], req.dev.iov[1], req.dev.niov = req.outHeaderBuf, req.outDataBuf, 2
+		return ToStatus(r.writeDev(&req.dev))
 	}
 
 	if req.readResult != nil {
@@ -38,6 +35,7 @@ func (r *fuseFD) write(req *request) Status {
 		req.serializeHeader(len(req.outPayload))
 	}
 
-	_, err := r.writevFD([][]byte{req.outHeaderBuf, req.outDataBuf, req.outPayload})
-	return ToStatus(err)
+	req.dev.iov = [3][]byte{req.outHeaderBuf, req.outDataBuf, req.outPayload}
+	req.dev.niov = 3
+	return ToStatus(r.writeDev(&req.dev))
 }

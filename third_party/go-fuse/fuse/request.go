@@ -10,6 +10,7 @@ import (
 	"log"
 	"reflect"
 	"strings"
+	"syscall"
 	"time"
 	"unsafe"
 )
@@ -54,6 +55,32 @@ type request struct {
 
 	// Start timestamp for timing info.
 	startTime time.Time
+
+	// dev is the state of this request's read(2) or writev(2) of the
+	// FUSE device (see devIO).
+	dev devIO
+}
+
+// devIO lets a request read or write the FUSE device through
+// syscall.RawConn.Control without allocating: Control takes a func, and
+// a closure made per call (capturing the buffer and the results)
+// escapes to the heap, several small allocations for every request.
+// readFn and writeFn are made once per pooled request and work on the
+// fields here.
+type devIO struct {
+	buf     []byte    // read into
+	iov     [3][]byte // written from
+	niov    int
+	n       int
+	err     error
+	readFn  func(fd uintptr)
+	writeFn func(fd uintptr)
+}
+
+// init makes the request's read and write funcs.
+func (d *devIO) init() {
+	d.readFn = func(fd uintptr) { d.n, d.err = syscall.Read(int(fd), d.buf) }
+	d.writeFn = func(fd uintptr) { d.n, d.err = writev(int(fd), d.iov[:d.niov]) }
 }
 
 // requestAlloc holds the request, plus I/O buffers, which are

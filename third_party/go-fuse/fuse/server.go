@@ -238,11 +238,13 @@ func NewServer(fs RawFileSystem, mountPoint string, opts *MountOptions) (*Server
 		ready:        make(chan error, 1),
 	}
 	ms.reqPool.New = func() any {
-		return &requestAlloc{
+		ra := &requestAlloc{
 			request: request{
 				cancel: make(chan struct{}),
 			},
 		}
+		ra.dev.init()
+		return ra
 	}
 	// O_DIRECT typically requires buffers aligned to
 	// blocksize (see man 2 open), but requirements vary
