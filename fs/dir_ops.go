@@ -158,7 +158,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 			return nil, nil, 0, n.r.errno(n, "create", err)
 		}
 	}
-	of, err := n.r.register(keyOf(&st), fd, true, joinPath(n.r.path(n), name))
+	of, err := n.r.register(keyOf(&st), fd, true, joinPath(n.r.path(n), name), int64(st.Size))
 	if err != nil {
 		return nil, nil, 0, n.r.errno(n, "create", err)
 	}

@@ -71,15 +71,19 @@ func (r *root) releaseContent(of *openFile) {
 // register adds a freshly opened backing fd for key, or, when another
 // request opened the same inode meanwhile, keeps the existing content
 // (upgrading it to read-write if fd is and it is not). name is the
-// plaintext path vault names in its errors.
-func (r *root) register(key fileKey, fd int, rw bool, name string) (*openFile, error) {
+// plaintext path vault names in its errors; size is the backing size the
+// opener's statx found (new content starts from it instead of an
+// fstat).
+func (r *root) register(key fileKey, fd int, rw bool, name string, size int64) (*openFile, error) {
 	r.filesMu.Lock()
 	defer r.filesMu.Unlock()
 	of := r.files[key]
 	switch {
 	case of == nil:
 		f := os.NewFile(uintptr(fd), name)
-		of = &openFile{key: key, f: f, fd: fd, c: r.v.OpenContent(f, name), rw: rw}
+		c := r.v.OpenContent(f, name)
+		c.KnowBackingSize(size)
+		of = &openFile{key: key, f: f, fd: fd, c: c, rw: rw}
 		r.files[key] = of
 	case rw && !of.rw:
 		if err := of.upgrade(fd); err != nil {
@@ -125,7 +129,7 @@ func (r *root) acquireContent(n *node, write bool) (*openFile, syscall.Errno) {
 		unix.Close(fd)
 		return nil, syscall.ESTALE
 	}
-	of, err := r.register(n.key, fd, rw, r.path(n))
+	of, err := r.register(n.key, fd, rw, r.path(n), int64(st.Size))
 	if err != nil {
 		return nil, r.errno(n, "open", err)
 	}

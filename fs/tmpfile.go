@@ -42,7 +42,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		return nil, nil, 0, n.r.errno(n, "tmpfile", err)
 	}
 	k := keyOf(&st)
-	of, err := n.r.register(k, fd, true, joinPath(n.r.path(n), "(O_TMPFILE)"))
+	of, err := n.r.register(k, fd, true, joinPath(n.r.path(n), "(O_TMPFILE)"), int64(st.Size))
 	if err != nil {
 		return nil, nil, 0, n.r.errno(n, "tmpfile", err)
 	}

@@ -90,6 +90,16 @@ func (v *Vault) OpenContent(b Backing, name string) *Content {
 	return c
 }
 
+// KnowBackingSize gives a Content that was just opened the size of its
+// backing file as the opener's statx found it, so that its first read or
+// write needs no fstat. It does nothing once the size is known, nor on
+// shared storage, where every operation reads the size under its locks.
+func (c *Content) KnowBackingSize(n int64) {
+	if !c.sh.on && n >= 0 {
+		c.bsize.CompareAndSwap(-1, n)
+	}
+}
+
 // SetName changes the name used in error messages, after a rename, so
 // that a corruption report points at the file's current path.
 func (c *Content) SetName(name string) { c.name.Store(&name) }

@@ -315,3 +315,54 @@ func TestContentArgs(t *testing.T) {
 		t.Fatal("SetName")
 	}
 }
+
+// statCounter is a Backing that counts Stat calls.
+type statCounter struct {
+	*memBacking
+	stats int
+}
+
+func (s *statCounter) Stat() (os.FileInfo, error) {
+	s.stats++
+	return s.memBacking.Stat()
+}
+
+// TestContentKnowBackingSize checks that a Content told its backing size
+// reads and appends without statting the backing file, with the same
+// result as one that stats it, and that a size told after the first
+// access changes nothing.
+func TestContentKnowBackingSize(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	b := &statCounter{memBacking: &memBacking{}}
+	data := randBytes(rand.New(rand.NewPCG(21, 21)), 10_000)
+	if _, err := v.OpenContent(b, "f").WriteAt(data, 0); err != nil {
+		t.Fatal(err)
+	}
+	size := int64(len(b.bytes()))
+	for _, know := range []bool{false, true} {
+		b.stats = 0
+		c := v.OpenContent(b, "f")
+		if know {
+			c.KnowBackingSize(size)
+		}
+		got := make([]byte, len(data))
+		if n, err := c.ReadAt(got, 0); n != len(data) || (err != nil && err != io.EOF) {
+			t.Fatalf("know=%v: read %d, %v", know, n, err)
+		}
+		if !bytes.Equal(got, data) {
+			t.Fatalf("know=%v: read back different bytes", know)
+		}
+		want := 1
+		if know {
+			want = 0
+		}
+		if b.stats != want {
+			t.Errorf("know=%v: %d Stat calls, want %d", know, b.stats, want)
+		}
+		// Known now: a later (wrong) size is ignored.
+		c.KnowBackingSize(1)
+		if p, err := c.Size(); err != nil || p != int64(len(data)) {
+			t.Errorf("know=%v: size %d, %v after a late KnowBackingSize, want %d", know, p, err, len(data))
+		}
+	}
+}
