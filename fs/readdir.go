@@ -13,29 +13,26 @@ import (
 
 var _ gofs.NodeOpendirHandler = (*node)(nil)
 
-// dirHandle is an open directory stream: a snapshot of the listing
-// taken on the first read (and again on rewinddir), whose names are
-// decrypted as the stream reaches them (see vault.Listing), so a
-// stream over 100,000 entries holds about 4 MB, not every decrypted
-// name. It also answers READDIRPLUS's per-entry lookups from the
+// dirHandle is an open directory stream over a vault.Stream, which
+// reads the backing directory as the kernel asks for entries and
+// decrypts each name as it reaches it, so a stream over 100,000 entries
+// holds one 32 KiB buffer, not the listing. Stream offsets are the
+// backing directory's own, so a seek (or a kernel that continues a
+// cached listing on a new handle) lands where the backing filesystem
+// would. It also answers READDIRPLUS's per-entry lookups from the
 // backing name of the entry just returned, so listing with attributes
 // costs one statx per entry and no name encryption.
 //
-// Stream position 0 is ".", 1 is "..", and p >= 2 is list.At(p-2).
 // Entries whose backing name does not decode are skipped (and logged
-// once); positions stay those of the snapshot.
+// once).
 type dirHandle struct {
 	n        *node
-	list     *vault.Listing
+	s        *vault.Stream
 	self, up uint64 // inode numbers of . and ..
-	pos      int
-	// cur is the entry returned last, at position curPos.
-	cur    vault.DirEntry
-	curPos int
+	// cur is the entry returned last, if curOK.
+	cur   vault.DirEntry
+	curOK bool
 }
-
-// dotEntries is how many stream positions come before the listing.
-const dotEntries = 2
 
 var (
 	_ gofs.FileReaddirenter = (*dirHandle)(nil)
@@ -71,9 +68,10 @@ func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fh gofs.FileHan
 	if n.r.timeout > 0 {
 		fuseFlags = fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
 	}
-	return &dirHandle{n: n, curPos: -1}, fuseFlags, 0
+	return &dirHandle{n: n}, fuseFlags, 0
 }
 
+// load starts the stream at the directory's beginning.
 func (h *dirHandle) load() syscall.Errno {
 	n := h.n
 	d, errno := n.acquireDir()
@@ -81,56 +79,62 @@ func (h *dirHandle) load() syscall.Errno {
 		return errno
 	}
 	defer n.releaseDir()
-	list, err := d.Snapshot()
+	st, err := d.OpenStream()
 	if err != nil {
 		return n.r.errno(n, "readdir", err)
 	}
-	h.self = n.r.ino(n.key)
+	h.self = n.r.ino(n.key())
 	h.up = h.self
 	if _, p := n.Parent(); p != nil {
 		h.up = p.StableAttr().Ino
 	}
-	h.list = list
-	h.pos = 0
-	h.cur, h.curPos = vault.DirEntry{}, -1
+	h.s = st
 	return 0
+}
+
+// drop closes the stream; the next read starts it again.
+func (h *dirHandle) drop() {
+	if h.s != nil {
+		h.s.Close()
+		h.s = nil
+	}
+	h.cur, h.curOK = vault.DirEntry{}, false
 }
 
 // Readdirent returns the next entry; go-fuse serialises calls per
 // handle.
 func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno syscall.Errno) {
 	defer h.n.r.guard("readdir", &errno)
-	if h.list == nil {
+	if h.s == nil {
 		if errno := h.load(); errno != 0 {
 			return nil, errno
 		}
 	}
 	n := h.n
-	var e fuse.DirEntry
-	switch {
-	case h.pos == 0:
-		e = fuse.DirEntry{Name: ".", Mode: unix.S_IFDIR, Ino: h.self}
-	case h.pos == 1:
-		e = fuse.DirEntry{Name: "..", Mode: unix.S_IFDIR, Ino: h.up}
-	default:
-		for {
-			i := h.pos - dotEntries
-			if i >= h.list.Len() {
-				return nil, 0
-			}
-			ve := h.list.At(i)
-			if ve.Err == nil {
-				h.cur, h.curPos = ve, h.pos
-				e = fuse.DirEntry{Name: ve.Name, Mode: ve.Type, Ino: n.r.ino(fileKey{dev: n.key.dev, ino: ve.Ino})}
-				break
-			}
-			n.r.logOnce("name "+ve.Backing, "%s: skipping entry with undecodable backing name %q: %v", n.r.path(n), ve.Backing, ve.Err)
-			h.pos++
+	h.curOK = false
+	for {
+		ve, off, ok, err := h.s.Next()
+		if err != nil {
+			return nil, n.r.errno(n, "readdir", err)
 		}
+		if !ok {
+			return nil, 0
+		}
+		e := fuse.DirEntry{Name: ve.Name, Mode: ve.Type, Off: off}
+		switch {
+		case ve.Backing == ".":
+			e.Mode, e.Ino = unix.S_IFDIR, h.self
+		case ve.Backing == "..":
+			e.Mode, e.Ino = unix.S_IFDIR, h.up
+		case ve.Err != nil:
+			n.r.logOnce("name "+ve.Backing, "%s: skipping entry with undecodable backing name %q: %v", n.r.path(n), ve.Backing, ve.Err)
+			continue
+		default:
+			e.Ino = n.r.ino(fileKey{dev: n.key().dev, ino: ve.Ino})
+			h.cur, h.curOK = ve, true
+		}
+		return &e, 0
 	}
-	h.pos++
-	e.Off = uint64(h.pos)
-	return &e, 0
 }
 
 // Seekdir repositions the stream; offset 0 (rewinddir) re-reads the
@@ -138,28 +142,26 @@ func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno sy
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errno) {
 	defer h.n.r.guard("seekdir", &errno)
 	if off == 0 {
-		h.list = nil
-		h.pos = 0
-		h.cur, h.curPos = vault.DirEntry{}, -1
+		h.drop()
 		return 0
 	}
-	if h.list == nil {
+	h.cur, h.curOK = vault.DirEntry{}, false
+	if h.s == nil {
 		if errno := h.load(); errno != 0 {
 			return errno
 		}
 	}
-	if off > uint64(dotEntries+h.list.Len()) {
-		return syscall.EINVAL
+	if err := h.s.Seek(off); err != nil {
+		return h.n.r.errno(h.n, "seekdir", err)
 	}
-	h.pos = int(off)
 	return 0
 }
 
 // Lookup serves READDIRPLUS for the entry just returned, using its
-// backing name from the snapshot; other names take the normal path.
+// backing name from the stream; other names take the normal path.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
 	n := h.n
-	if h.curPos < 0 || h.curPos != h.pos-1 || h.cur.Name != name {
+	if !h.curOK || h.cur.Name != name {
 		return n.Lookup(ctx, name, out)
 	}
 	backing := h.cur.Backing
@@ -187,10 +189,9 @@ func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) (errno syscall.E
 	return h.n.r.errno(h.n, "fsyncdir", unix.Fsync(d.Fd()))
 }
 
-// Releasedir drops the snapshot and the directory fd OpendirHandle
-// holds.
+// Releasedir closes the stream and drops the directory fd
+// OpendirHandle holds.
 func (h *dirHandle) Releasedir(ctx context.Context, releaseFlags uint32) {
-	h.list = nil
-	h.cur = vault.DirEntry{}
+	h.drop()
 	h.n.releaseDir()
 }

@@ -299,15 +299,13 @@ func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 	return out, nil
 }
 
-// Listing is a snapshot of a directory's entries in backing order, for
-// a directory stream. It keeps the backing names packed in one array
-// and decrypts a name when At asks for it, so a stream over a large
-// directory holds about 40 bytes per entry rather than a DirEntry and
-// two strings. When the directory has conflict copies of its IV, a name
-// can only be shown once the others are known (see
+// listing is a snapshot of a directory's entries in backing order. It
+// keeps the backing names packed in one array and decrypts a name when
+// At asks for it. When the directory has conflict copies of its IV, a
+// name can only be shown once the others are known (see
 // relabelAltDuplicates), so all are decrypted when the snapshot is
 // taken.
-type Listing struct {
+type listing struct {
 	d       *Dir
 	names   []byte   // backing names, back to back
 	ends    []uint32 // ends[i]: where entry i's backing name ends in names
@@ -317,7 +315,7 @@ type Listing struct {
 }
 
 // Len is the number of entries.
-func (l *Listing) Len() int {
+func (l *listing) Len() int {
 	if l.decoded != nil {
 		return len(l.decoded)
 	}
@@ -327,7 +325,7 @@ func (l *Listing) Len() int {
 // At returns entry i, 0 <= i < Len(), with its name decrypted (Err set,
 // wrapping ErrCorrupt, when it does not decode). It may be called from
 // several goroutines.
-func (l *Listing) At(i int) DirEntry {
+func (l *listing) At(i int) DirEntry {
 	if l.decoded != nil {
 		return l.decoded[i]
 	}
@@ -347,7 +345,7 @@ func (l *Listing) At(i int) DirEntry {
 }
 
 // undecoded is entry i of a snapshot not decrypted yet, without Name.
-func (l *Listing) undecoded(i int) DirEntry {
+func (l *listing) undecoded(i int) DirEntry {
 	start := uint32(0)
 	if i > 0 {
 		start = l.ends[i-1]
@@ -355,18 +353,12 @@ func (l *Listing) undecoded(i int) DirEntry {
 	return DirEntry{Backing: string(l.names[start:l.ends[i]]), Ino: l.inos[i], Type: uint32(l.types[i]) << 12}
 }
 
-// Snapshot reads the directory's entries, to be decrypted one by one
+// snapshot reads the directory's entries, to be decrypted one by one
 // with At. It reads through a fresh descriptor, as List does; At reads
-// long-name sidecars through d, which must stay open while the Listing
-// is used.
-func (d *Dir) Snapshot() (*Listing, error) {
-	l, _, _, err := d.snapshot(false)
-	return l, err
-}
-
-// snapshot is Snapshot; with orphans it also returns the long-name
-// sidecars among the entries and the long names in use (see list).
-func (d *Dir) snapshot(orphans bool) (l *Listing, sidecars []DirEntry, longNames map[string]bool, err error) {
+// long-name sidecars through d. With orphans it also returns the
+// long-name sidecars among the entries and the long names in use (see
+// list).
+func (d *Dir) snapshot(orphans bool) (l *listing, sidecars []DirEntry, longNames map[string]bool, err error) {
 	fd, err := openatRetry(d.fd, ".", dirOpenFlags, 0)
 	if err != nil {
 		return nil, nil, nil, d.pathErr("openat", ".", err)
@@ -376,7 +368,7 @@ func (d *Dir) snapshot(orphans bool) (l *Listing, sidecars []DirEntry, longNames
 	if orphans && !plain {
 		longNames = map[string]bool{} // the long names seen, or copies of them
 	}
-	l = &Listing{d: d}
+	l = &listing{d: d}
 	var ivCopies []string
 	err = eachDirent(fd, func(ino uint64, typ uint32, name string) {
 		if plain {
@@ -428,7 +420,7 @@ func (d *Dir) snapshot(orphans bool) (l *Listing, sidecars []DirEntry, longNames
 		decoded[i] = e
 	}
 	relabelAltDuplicates(decoded, altOf, alts)
-	return &Listing{d: d, decoded: decoded}, sidecars, longNames, nil
+	return &listing{d: d, decoded: decoded}, sidecars, longNames, nil
 }
 
 // readSidecar reads a long name's sidecar in d.
