@@ -64,7 +64,7 @@ func (n *node) withTarget(f gofs.FileHandle, fn func(t target) error) syscall.Er
 		defer n.releaseDir()
 		return n.r.errno(n, "attributes", fn(target{fd: d.Fd()}))
 	}
-	if of := n.r.lookupOpen(n.key); of != nil {
+	if of := n.r.lookupOpen(n.key()); of != nil {
 		// The kernel sends no handle for futimens, fchmod or fchown, but
 		// an open file (tar sets times, owner and mode before closing)
 		// is reached through its fd without translating its name.
@@ -111,7 +111,7 @@ func (n *node) getattr(f gofs.FileHandle, out *fuse.Attr) syscall.Errno {
 		n.r.fillAttr(n, out, &st, nil, "", "")
 		return 0
 	}
-	if of := n.r.lookupOpen(n.key); of != nil {
+	if of := n.r.lookupOpen(n.key()); of != nil {
 		// Open elsewhere: fstat, no name translation.
 		err := withFd(of, func(fd int) error { return statFd(fd, &st) })
 		n.r.releaseContent(of)
@@ -142,7 +142,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 		return syscall.EROFS
 	}
 	if size, ok := in.GetSize(); ok {
-		if n.dir != nil {
+		if n.dir() != nil {
 			return syscall.EISDIR
 		}
 		if errno := n.truncate(f, int64(size)); errno != 0 {

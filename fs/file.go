@@ -102,7 +102,7 @@ func (r *root) register(key fileKey, fd int, rw bool, name string, size int64) (
 // reads for read-modify-write, and a later writer can share the fd);
 // read-only only on a read-only mount or when the mode forbids writing.
 func (r *root) acquireContent(n *node, write bool) (*openFile, syscall.Errno) {
-	if of := r.lookupOpen(n.key); of != nil {
+	if of := r.lookupOpen(n.key()); of != nil {
 		r.filesMu.Lock()
 		ok, rw := !write || of.rw, of.rw
 		r.filesMu.Unlock()
@@ -124,12 +124,12 @@ func (r *root) acquireContent(n *node, write bool) (*openFile, syscall.Errno) {
 	if err != nil {
 		return nil, staleIfGone(r.errno(n, "open", err))
 	}
-	if keyOf(&st) != n.key {
+	if keyOf(&st) != n.key() {
 		// A rename raced with us and the name now holds another file.
 		unix.Close(fd)
 		return nil, syscall.ESTALE
 	}
-	of, err := r.register(n.key, fd, rw, r.path(n), int64(st.Size))
+	of, err := r.register(n.key(), fd, rw, r.path(n), int64(st.Size))
 	if err != nil {
 		return nil, r.errno(n, "open", err)
 	}

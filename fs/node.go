@@ -17,14 +17,61 @@ import (
 // file. It holds no path: the parent and name come from the go-fuse
 // tree, which follows renames, and directories cache an open backing
 // fd, so operations are *at calls relative to that fd.
+//
+// A directory of 100,000 files holds 100,000 nodes, so a node is kept
+// to one 128-byte allocation: the go-fuse Inode, the root, and ext,
+// which only directories and a few other nodes need.
 type node struct {
 	gofs.Inode
-	r *root
-	// key is the backing inode, which selects the shared content of
-	// open files.
+	r   *root
+	ext *nodeExt
+}
+
+// nodeExt is what only some nodes carry: directories their cached fd,
+// and nodes whose backing inode cannot be derived from the go-fuse
+// identity (on another filesystem than the vault's root, or the root
+// itself, mounted with generation 1, see rootStableAttr) their key.
+type nodeExt struct {
 	key fileKey
 	// dir is set for directories only.
 	dir *dirState
+}
+
+// newNode makes the node for backing inode k of type mode (S_IFMT
+// bits), whose go-fuse identity is r.stableAttr(k, mode).
+func (r *root) newNode(k fileKey, mode uint32) *node {
+	n := &node{r: r}
+	if mode == unix.S_IFDIR || k.dev != r.rootDev {
+		n.ext = &nodeExt{key: k}
+		if mode == unix.S_IFDIR {
+			n.ext.dir = &dirState{}
+		}
+	}
+	return n
+}
+
+// stableAttr is the go-fuse identity of backing inode k of type mode.
+func (r *root) stableAttr(k fileKey, mode uint32) gofs.StableAttr {
+	return gofs.StableAttr{Mode: mode, Ino: r.ino(k), Gen: k.gen}
+}
+
+// key is the backing inode, which selects the shared content of open
+// files: kept in ext, or else on the root's filesystem, where the
+// go-fuse identity holds the backing inode number and generation.
+func (n *node) key() fileKey {
+	if n.ext != nil {
+		return n.ext.key
+	}
+	a := n.StableAttr()
+	return fileKey{dev: n.r.rootDev, ino: a.Ino, gen: a.Gen}
+}
+
+// dir is the directory's cached fd state, nil for other nodes.
+func (n *node) dir() *dirState {
+	if n.ext == nil {
+		return nil
+	}
+	return n.ext.dir
 }
 
 // dirState caches a directory's open vault.Dir (fd + IV). It is opened
@@ -44,7 +91,7 @@ type dirState struct {
 // the parent on first use. Every successful call must be paired with
 // releaseDir.
 func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
-	ds := n.dir
+	ds := n.dir()
 	if ds == nil {
 		return nil, syscall.ENOTDIR
 	}
@@ -75,7 +122,7 @@ func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
 	// The tree is updated only after a rename returns, so a racing
 	// rename could have put another directory under this name.
 	var st unix.Statx_t
-	if err := statFd(d.Fd(), &st); err != nil || keyOf(&st) != n.key {
+	if err := statFd(d.Fd(), &st); err != nil || keyOf(&st) != n.key() {
 		d.Close()
 		return nil, syscall.ENOENT
 	}
@@ -100,7 +147,7 @@ func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
 // for opening a directory nobody lists. Pair a non-nil result with
 // releaseDir.
 func (n *node) cachedDir() *vault.Dir {
-	ds := n.dir
+	ds := n.dir()
 	if ds == nil {
 		return nil
 	}
@@ -116,7 +163,7 @@ func (n *node) cachedDir() *vault.Dir {
 
 // releaseDir ends a use of the fd returned by acquireDir.
 func (n *node) releaseDir() {
-	ds := n.dir
+	ds := n.dir()
 	ds.mu.Lock()
 	ds.users--
 	if ds.forgotten && ds.users == 0 && ds.d != nil {
@@ -131,7 +178,7 @@ var _ gofs.NodeOnForgetter = (*node)(nil)
 // OnForget closes a directory's cached fd once the kernel has dropped
 // the inode (and, for the root, at unmount).
 func (n *node) OnForget() {
-	ds := n.dir
+	ds := n.dir()
 	if ds == nil {
 		return
 	}
@@ -172,18 +219,14 @@ func (n *node) newChild(ctx context.Context, d *vault.Dir, name, backing string,
 	n.r.fillAttr(n, &out.Attr, st, d, name, backing)
 	k := keyOf(st)
 	mode := uint32(st.Mode) & unix.S_IFMT
-	id := gofs.StableAttr{Mode: mode, Ino: n.r.ino(k), Gen: gen(st)}
+	id := n.r.stableAttr(k, mode)
 	// A repeated lookup (the kernel's entry expired, a listing with
 	// attributes) finds the node in the tree: go-fuse would return it
 	// anyway, and a new node would only be garbage.
 	if ch := n.GetChild(name); ch != nil && ch.StableAttr() == id {
 		return ch
 	}
-	child := &node{r: n.r, key: k}
-	if mode == unix.S_IFDIR {
-		child.dir = &dirState{}
-	}
-	return n.NewInode(ctx, child, id)
+	return n.NewInode(ctx, n.r.newNode(k, mode), id)
 }
 
 // fillAttr converts a backing stat into plaintext attributes. Sizes are

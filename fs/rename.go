@@ -79,10 +79,10 @@ func (r *root) renamed(oldParent *node, oldName string, newParent *node, newName
 		return
 	}
 	cn, ok := ch.Operations().(*node)
-	if !ok || cn.dir != nil {
+	if !ok || cn.dir() != nil {
 		return
 	}
-	if of := r.lookupOpen(cn.key); of != nil {
+	if of := r.lookupOpen(cn.key()); of != nil {
 		of.c.SetName(joinPath(r.path(newParent), newName))
 		r.releaseContent(of)
 	}

@@ -47,7 +47,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 		return nil, nil, 0, n.r.errno(n, "tmpfile", err)
 	}
 	n.r.fillAttr(n, &out.Attr, &st, nil, "", "")
-	ch = n.NewInode(ctx, &node{r: n.r, key: k}, gofs.StableAttr{Mode: unix.S_IFREG, Ino: n.r.ino(k), Gen: gen(&st)})
+	ch = n.NewInode(ctx, n.r.newNode(k, unix.S_IFREG), n.r.stableAttr(k, unix.S_IFREG))
 	return ch, n.r.newHandle(ch.Operations().(*node), of, flags), n.r.openFlags(), 0
 }
 
@@ -55,7 +55,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 // Tmpfile), as backing in dirfd through its open fd. ok is false if tn
 // is not open, so there is nothing to link.
 func (r *root) linkOpen(tn *node, dirfd int, backing string) (ok bool, err error) {
-	of := r.lookupOpen(tn.key)
+	of := r.lookupOpen(tn.key())
 	if of == nil {
 		return false, nil
 	}

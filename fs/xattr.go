@@ -41,7 +41,7 @@ func (n *node) withXattrPath(fn func(path string) error) syscall.Errno {
 	p, d, backing, errno := n.at()
 	if errno != 0 {
 		// An unlinked but open file still has its content fd.
-		if of := n.r.lookupOpen(n.key); of != nil {
+		if of := n.r.lookupOpen(n.key()); of != nil {
 			defer n.r.releaseContent(of)
 			return n.r.errno(n, "xattr", withFd(of, func(fd int) error { return fn(procFdPath(fd)) }))
 		}

@@ -71,13 +71,6 @@ type Inode struct {
 	// lockNodes/unlockNodes
 	mu sync.Mutex
 
-	// persistent indicates that this node should not be removed
-	// from the tree, even if there are no live references. This
-	// must be set on creation, and can only be changed to false
-	// by calling removeRef.
-	// When you change this, you MUST increment changeCounter.
-	persistent bool
-
 	// changeCounter increments every time the mutable state
 	// (hasKernelRef, persistent, children, parents) protected by
 	// mu is modified.
@@ -86,6 +79,16 @@ type Inode struct {
 	// group lock, and after locking the group we have to check if inode
 	// did not changed, and if it changed - retry the operation.
 	changeCounter uint32
+
+	// persistent indicates that this node should not be removed
+	// from the tree, even if there are no live references. This
+	// must be set on creation, and can only be changed to false
+	// by calling removeRef.
+	// When you change this, you MUST increment changeCounter.
+	//
+	// It sits next to changeCounter and hasKernelRef, so that the
+	// three share one word of the Inode.
+	persistent bool
 
 	// hasKernelRef records whether the kernel currently holds at
 	// least one lookup reference to this Inode. This is derived

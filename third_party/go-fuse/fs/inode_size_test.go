@@ -15,8 +15,8 @@ import (
 // in the file system's node), its nodeEntry, and no other allocation
 // for the children table of a non-directory or for a single parent.
 func TestInodeTablesSize(t *testing.T) {
-	if s := unsafe.Sizeof(Inode{}); s > 120 {
-		t.Errorf("Inode is %d bytes, want at most 120", s)
+	if s := unsafe.Sizeof(Inode{}); s > 112 {
+		t.Errorf("Inode is %d bytes, want at most 112", s)
 	}
 	if s := unsafe.Sizeof(nodeEntry{}); s > 48 {
 		t.Errorf("nodeEntry is %d bytes, want at most 48", s)
