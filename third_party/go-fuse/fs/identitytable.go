@@ -60,11 +60,15 @@ type nodeEntry struct {
 type mapIdentityTable struct {
 	mu sync.Mutex
 
-	// stableAttrs is used to detect already-known nodes and hard links,
-	// keyed by dedupKey(id) - which is id itself (Mode, Ino and Gen all
-	// significant) unless externalNodeID is set, in which case it is id
-	// with Mode and Gen flattened out, leaving only Ino. See dedupKey.
-	stableAttrs  map[StableAttr]*Inode
+	// stableAttrs is used to detect already-known nodes and hard links.
+	// It is keyed by Ino alone and holds the newest Inode with that
+	// number; unless externalNodeID is set, an Inode is found only if
+	// Mode and Gen match too (see find). A 24-byte StableAttr key made
+	// the table twice as large, for the rare number shared by two live
+	// identities (a file replaced under a recycled inode number while
+	// the kernel still knows the old one), which are told apart by Gen
+	// and never looked up again under the old one.
+	stableAttrs  map[uint64]*Inode
 	automaticIno uint64
 
 	// externalNodeID mirrors Options.ExternalNodeID: under it, nodeid
@@ -101,19 +105,21 @@ func (t *mapIdentityTable) initIdentityTable(firstAutomaticIno uint64, externalN
 		t.automaticIno = 1 << 63
 	}
 	t.externalNodeID = externalNodeID
-	t.stableAttrs = make(map[StableAttr]*Inode)
+	t.stableAttrs = make(map[uint64]*Inode)
 	t.nodes = make(map[uint64]*nodeEntry)
 	// Fh 0 means no file handle.
 	t.files = []*fileEntry{{}}
 }
 
-// dedupKey returns the key under which id is looked up/stored in
-// stableAttrs.
-func (t *mapIdentityTable) dedupKey(id StableAttr) StableAttr {
-	if t.externalNodeID {
-		return StableAttr{Ino: id.Ino}
+// find returns the registered Inode with identity id: under
+// externalNodeID the one with id's Ino, else one whose Mode, Ino and
+// Gen all match. The caller holds t.mu.
+func (t *mapIdentityTable) find(id StableAttr) *Inode {
+	n := t.stableAttrs[id.Ino]
+	if n == nil || (!t.externalNodeID && n.stableAttr != id) {
+		return nil
 	}
-	return id
+	return n
 }
 
 func (t *mapIdentityTable) registerRoot(root *Inode) {
@@ -144,7 +150,7 @@ func (t *mapIdentityTable) allocateNodeID() uint64 {
 func (t *mapIdentityTable) findByAttr(id StableAttr) *Inode {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.stableAttrs[t.dedupKey(id)]
+	return t.find(id)
 }
 
 // registerNew tries to register `child` under `id`. The following results are possible:
@@ -157,7 +163,7 @@ func (t *mapIdentityTable) registerNew(id StableAttr, child *Inode, exclusive bo
 	defer t.mu.Unlock()
 
 	if !exclusive {
-		if old := t.stableAttrs[t.dedupKey(id)]; old != nil && old != child && old.stableAttr == id {
+		if old := t.find(id); old != nil && old != child && old.stableAttr == id {
 			// Exact same identity found via a racing lookup (eg. two
 			// dirs linking to the same file, both losing to the same
 			// winner). We don't hold its lock, so we can't change it
@@ -182,7 +188,7 @@ func (t *mapIdentityTable) registerNew(id StableAttr, child *Inode, exclusive bo
 		e.inode.Store(child)
 	}
 	// Any node that might be there is overwritten - it is obsolete now.
-	t.stableAttrs[t.dedupKey(id)] = child
+	t.stableAttrs[id.Ino] = child
 
 	// child is kept as the definitive occupant of id/child.nodeId from
 	// here on, and the caller holds child.mu for the duration of this
@@ -228,12 +234,12 @@ func (t *mapIdentityTable) node(nodeID uint64, fh uint64) (*nodeEntry, *fileEntr
 func (t *mapIdentityTable) forget(n *Inode) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	key := t.dedupKey(n.stableAttr)
-	stillCurrent := t.stableAttrs[key] == n
-	if stillCurrent {
-		delete(t.stableAttrs, key)
+	if t.stableAttrs[n.stableAttr.Ino] == n {
+		delete(t.stableAttrs, n.stableAttr.Ino)
 	}
-	if e, ok := t.nodes[n.nodeId]; ok && e.inode.Load() == n && stillCurrent {
+	// The node ID goes with the Inode registered under it, also when
+	// a newer Inode took its place in stableAttrs.
+	if e, ok := t.nodes[n.nodeId]; ok && e.inode.Load() == n {
 		delete(t.nodes, n.nodeId)
 	}
 }
@@ -254,7 +260,7 @@ func (t *mapIdentityTable) compact() {
 		return
 	}
 
-	tmpStableAttrs := make(map[StableAttr]*Inode, len(t.stableAttrs))
+	tmpStableAttrs := make(map[uint64]*Inode, len(t.stableAttrs))
 	for i, v := range t.stableAttrs {
 		tmpStableAttrs[i] = v
 	}
