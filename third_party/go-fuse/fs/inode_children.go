@@ -6,20 +6,19 @@ package fs
 
 import (
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 )
 
 type childEntry struct {
 	Name  string
 	Inode *Inode
-
-	// TODO: store int64 changeCounter of the parent, so we can
-	// use the changeCounter as a directory offset.
 }
 
-// inodeChildren is a hashmap with deterministic ordering. It is
-// important to return the children in a deterministic order for 2
-// reasons:
+// inodeChildren maps the names of a directory's children to their
+// Inodes. Listings of it (list, for the default readdir) come sorted by
+// name, so they are deterministic, which matters for 2 reasons:
 //
 // 1. if the ordering is non-deterministic, multiple concurrent
 // readdirs can lead to cache corruption (see issue #391)
@@ -28,29 +27,27 @@ type childEntry struct {
 // protocol doesn't open and close directories. Instead, a directory
 // read must always be continued from a previously handed out offset.
 //
-// By storing the entries in insertion order, and marking them with a
-// int64 logical timestamp, the logical timestamp can serve as readdir
-// cookie.
+// Upstream kept the entries in insertion order in a slice beside the
+// map; the map alone costs a directory of 100,000 files about 2.7 MB
+// less (see PATCHES.md).
 //
 // Only directories have one (Inode.children is nil for other nodes), so
 // every method but init and set accepts a nil receiver as the empty
 // table.
 type inodeChildren struct {
-	// index into children slice.
-	childrenMap map[string]int
-	children    []childEntry
+	m map[string]*Inode
+	// high is the most entries m held since it was made: Go maps do
+	// not shrink, so del makes a new one once most are gone.
+	high int
 }
 
 func newInodeChildren() *inodeChildren {
-	return &inodeChildren{childrenMap: make(map[string]int)}
+	return &inodeChildren{m: make(map[string]*Inode)}
 }
 
 func (c *inodeChildren) String() string {
-	if c == nil {
-		return ""
-	}
 	var ss []string
-	for _, e := range c.children {
+	for _, e := range c.list() {
 		ch := e.Inode
 		ss = append(ss, fmt.Sprintf("%q=i%d[%s]", e.Name, ch.stableAttr.Ino, modeStr(ch.stableAttr.Mode)))
 	}
@@ -61,45 +58,12 @@ func (c *inodeChildren) get(name string) *Inode {
 	if c == nil {
 		return nil
 	}
-	idx, ok := c.childrenMap[name]
-	if !ok {
-		return nil
-	}
-
-	return c.children[idx].Inode
-}
-
-func (c *inodeChildren) compact() {
-	nc := make([]childEntry, 0, 2*len(c.childrenMap)+1)
-	nm := make(map[string]int, len(c.childrenMap))
-	for _, e := range c.children {
-		if e.Inode == nil {
-			continue
-		}
-		nm[e.Name] = len(nc)
-		nc = append(nc, e)
-	}
-
-	c.childrenMap = nm
-	c.children = nc
+	return c.m[name]
 }
 
 func (c *inodeChildren) set(parent *Inode, name string, ch *Inode) {
-	idx, ok := c.childrenMap[name]
-	if !ok {
-		// Compact only when deleted entries left holes: a full slice
-		// without holes just grows (by a quarter when large, where
-		// compact would double it and rebuild the map as well).
-		if cap(c.children) == len(c.children) && len(c.childrenMap) < len(c.children) {
-			c.compact()
-		}
-
-		idx = len(c.children)
-		c.children = append(c.children, childEntry{})
-	}
-
-	c.childrenMap[name] = idx
-	c.children[idx] = childEntry{Name: name, Inode: ch}
+	c.m[name] = ch
+	c.high = max(c.high, len(c.m))
 	parent.changeCounter++
 
 	ch.parents.add(parentData{name, parent})
@@ -110,49 +74,51 @@ func (c *inodeChildren) len() int {
 	if c == nil {
 		return 0
 	}
-	return len(c.childrenMap)
+	return len(c.m)
 }
 
 func (c *inodeChildren) toMap() map[string]*Inode {
 	if c == nil {
 		return map[string]*Inode{}
 	}
-	r := make(map[string]*Inode, len(c.childrenMap))
-	for _, e := range c.children {
-		if e.Inode != nil {
-			r[e.Name] = e.Inode
-		}
-	}
-	return r
+	return maps.Clone(c.m)
 }
+
+// shrinkBelow is the size under which a table that held many more
+// entries is rebuilt smaller.
+const shrinkBelow = 1024
 
 func (c *inodeChildren) del(parent *Inode, name string) {
 	if c == nil {
 		return
 	}
-	idx, ok := c.childrenMap[name]
+	ch, ok := c.m[name]
 	if !ok {
 		return
 	}
 
-	ch := c.children[idx].Inode
-
-	delete(c.childrenMap, name)
-	c.children[idx] = childEntry{}
+	delete(c.m, name)
+	if n := len(c.m); c.high >= 4*shrinkBelow && n < shrinkBelow {
+		m := make(map[string]*Inode, n)
+		for k, v := range c.m {
+			m[k] = v
+		}
+		c.m, c.high = m, n
+	}
 	ch.parents.delete(parentData{name, parent})
 	ch.changeCounter++
 	parent.changeCounter++
 }
 
+// list returns the children sorted by name.
 func (c *inodeChildren) list() []childEntry {
 	if c == nil {
 		return []childEntry{}
 	}
-	r := make([]childEntry, 0, len(c.childrenMap))
-	for _, e := range c.children {
-		if e.Inode != nil {
-			r = append(r, e)
-		}
+	r := make([]childEntry, 0, len(c.m))
+	for name, ch := range c.m {
+		r = append(r, childEntry{Name: name, Inode: ch})
 	}
+	slices.SortFunc(r, func(a, b childEntry) int { return strings.Compare(a.Name, b.Name) })
 	return r
 }
