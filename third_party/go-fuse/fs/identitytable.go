@@ -32,8 +32,10 @@ type nodeEntry struct {
 	// count for this nodeid.
 	lookupCount uint64
 
-	// file handles open on this node.
-	openFiles []uint32
+	// file handles open on this node; nil when none is, as for most
+	// of the nodes of a large tree, whose entries then hold a pointer
+	// instead of a 24-byte slice (a nodeEntry is 32 bytes).
+	openFiles *fileHandles
 
 	// backing-fd (passthrough) state. Protected by rawBridge.backingMu,
 	// not by mapIdentityTable.mu: addBackingID/releaseBackingIDRef
@@ -120,6 +122,19 @@ func (t *mapIdentityTable) find(id StableAttr) *Inode {
 		return nil
 	}
 	return n
+}
+
+// fileHandles are the file handles open on one node.
+type fileHandles struct {
+	fhs []uint32
+}
+
+// fhs is the list of file handles open on e, nil if none.
+func (e *nodeEntry) fhs() []uint32 {
+	if e.openFiles == nil {
+		return nil
+	}
+	return e.openFiles.fhs
 }
 
 func (t *mapIdentityTable) registerRoot(root *Inode) {
@@ -300,10 +315,13 @@ func (t *mapIdentityTable) registerFile(e *nodeEntry, f FileHandle, flags uint32
 	if _, ok := f.(FileReaddirenter); ok {
 		fe.lastRead = dirEntryPool.Get().([]fuse.DirEntry)
 	}
-	fe.nodeIndex = len(e.openFiles)
+	if e.openFiles == nil {
+		e.openFiles = &fileHandles{}
+	}
+	fe.nodeIndex = len(e.openFiles.fhs)
 	fe.file = f
 	fe.inode = e.inode.Load()
-	e.openFiles = append(e.openFiles, fe.fh)
+	e.openFiles.fhs = append(e.openFiles.fhs, fe.fh)
 
 	return fe
 }
@@ -315,7 +333,7 @@ func (t *mapIdentityTable) registerFile(e *nodeEntry, f FileHandle, flags uint32
 func (t *mapIdentityTable) firstOpenFile(e *nodeEntry) (FileHandle, func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, fh := range e.openFiles {
+	for _, fh := range e.fhs() {
 		fe := t.files[fh]
 		fe.wg.Add(1)
 		return fe.file, fe.wg.Done
@@ -337,13 +355,18 @@ func (t *mapIdentityTable) detachFile(nodeID uint64, fh uint64) (*nodeEntry, *fi
 	}
 	var entry *fileEntry
 	if fh > 0 {
-		last := len(e.openFiles) - 1
+		fhs := e.openFiles.fhs
+		last := len(fhs) - 1
 		entry = t.files[fh]
 		if last != entry.nodeIndex {
-			e.openFiles[entry.nodeIndex] = e.openFiles[last]
-			t.files[e.openFiles[entry.nodeIndex]].nodeIndex = entry.nodeIndex
+			fhs[entry.nodeIndex] = fhs[last]
+			t.files[fhs[entry.nodeIndex]].nodeIndex = entry.nodeIndex
 		}
-		e.openFiles = e.openFiles[:last]
+		if last == 0 {
+			e.openFiles = nil
+		} else {
+			e.openFiles.fhs = fhs[:last]
+		}
 	}
 	return e, entry
 }

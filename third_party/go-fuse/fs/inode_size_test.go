@@ -18,8 +18,8 @@ func TestInodeTablesSize(t *testing.T) {
 	if s := unsafe.Sizeof(Inode{}); s > 112 {
 		t.Errorf("Inode is %d bytes, want at most 112", s)
 	}
-	if s := unsafe.Sizeof(nodeEntry{}); s > 48 {
-		t.Errorf("nodeEntry is %d bytes, want at most 48", s)
+	if s := unsafe.Sizeof(nodeEntry{}); s > 32 {
+		t.Errorf("nodeEntry is %d bytes, want at most 32", s)
 	}
 
 	dir := &Inode{}
