@@ -187,18 +187,36 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 		return nil, errno
 	}
 	defer n.releaseDir()
-	backing, err := d.Mkdir(name, mode&0o7777)
+	backing, sub, err := d.MkdirOpen(name, mode&0o7777)
 	if err != nil {
 		return nil, n.r.errno(n, "mkdir", err)
+	}
+	if sub != nil {
+		defer func() {
+			if sub != nil {
+				sub.Close()
+			}
+		}()
 	}
 	if err := n.chownNew(ctx, d, backing, -1, 0); err != nil {
 		return nil, n.r.errno(n, "mkdir", err)
 	}
+	// The new directory's own fd, when there is one, is what was made
+	// even if a racing rename has since put something else under the name.
 	var st unix.Statx_t
-	if err := statAt(d.Fd(), backing, &st); err != nil {
+	if sub != nil {
+		err = statFd(sub.Fd(), &st)
+	} else {
+		err = statAt(d.Fd(), backing, &st)
+	}
+	if err != nil {
 		return nil, n.r.errno(n, "mkdir", err)
 	}
-	return n.newChild(ctx, d, name, backing, &st, out), 0
+	ch = n.newChild(ctx, d, name, backing, &st, out)
+	if sub != nil && ch.Operations().(*node).adoptDir(sub, keyOf(&st)) {
+		sub = nil
+	}
+	return ch, 0
 }
 
 // Unlink removes the backing entry and its long-name sidecar, and the

@@ -142,6 +142,29 @@ func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
 	return d, 0
 }
 
+// adoptDir installs d, the directory Mkdir has just made and opened with
+// the IV it wrote, as n's cached directory, so the first request inside
+// it (tar's CREATE right after its MKDIR) needs no open and no IV read.
+// It reports false, leaving d to the caller, when n already has one, is
+// forgotten, or is not d's backing inode k.
+func (n *node) adoptDir(d *vault.Dir, k fileKey) bool {
+	ds := n.dir()
+	if ds == nil || k != n.key() {
+		return false
+	}
+	ds.mu.Lock()
+	ok := ds.d == nil && !ds.forgotten
+	if ok {
+		ds.d = d
+		ds.recent = true
+	}
+	ds.mu.Unlock()
+	if ok {
+		n.r.noteOpenDir(ds)
+	}
+	return ok
+}
+
 // cachedDir is acquireDir without opening: it returns the directory's
 // fd only if it is already open (nil otherwise), so a stat does not pay
 // for opening a directory nobody lists. Pair a non-nil result with

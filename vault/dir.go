@@ -211,16 +211,29 @@ func (d *Dir) openBacking(backing string) (*Dir, error) {
 // set to the requested owner bits; a failure removes what was made, so no
 // directory is left without an IV.
 func (d *Dir) Mkdir(plain string, mode uint32) (backing string, err error) {
+	backing, sub, err := d.MkdirOpen(plain, mode)
+	if sub != nil {
+		sub.Close()
+	}
+	return backing, err
+}
+
+// MkdirOpen is Mkdir that also returns the new directory open, with the
+// IV it has just written, in encrypted-name vaults (nil in plaintext-name
+// ones, where opening it would be an extra system call). The caller's
+// first use of the new directory then needs no open and no read of the
+// IV file. The caller owns sub.
+func (d *Dir) MkdirOpen(plain string, mode uint32) (backing string, sub *Dir, err error) {
 	backing, created, err := d.prepare(plain)
 	if err != nil {
-		return "", err
+		return "", nil, err
 	}
 	mode &= 0o7777
 	if d.v.PlaintextNames() {
 		if err := unix.Mkdirat(d.fd, backing, mode); err != nil {
-			return "", d.pathErr("mkdirat", backing, err)
+			return "", nil, d.pathErr("mkdirat", backing, err)
 		}
-		return backing, nil
+		return backing, nil, nil
 	}
 	undoSidecar := func() {
 		if created {
@@ -229,19 +242,20 @@ func (d *Dir) Mkdir(plain string, mode uint32) (backing string, err error) {
 	}
 	if err := unix.Mkdirat(d.fd, backing, mode|0o700); err != nil {
 		undoSidecar()
-		return "", d.pathErr("mkdirat", backing, err)
+		return "", nil, d.pathErr("mkdirat", backing, err)
 	}
-	fail := func(op string, err error) (string, error) {
+	fail := func(op string, err error) (string, *Dir, error) {
 		unix.Unlinkat(d.fd, backing, unix.AT_REMOVEDIR)
 		undoSidecar()
-		return "", d.pathErr(op, backing, err)
+		return "", nil, d.pathErr(op, backing, err)
 	}
 	fd, err := openatRetry(d.fd, backing, dirOpenFlags, 0)
 	if err != nil {
 		return fail("openat", err)
 	}
-	defer unix.Close(fd)
-	if err := writeDirIVAt(fd); err != nil {
+	iv, err := writeDirIVAt(fd)
+	if err != nil {
+		unix.Close(fd)
 		return fail("create "+DirIVName+" in", err)
 	}
 	if mode&0o700 != 0o700 {
@@ -253,10 +267,13 @@ func (d *Dir) Mkdir(plain string, mode uint32) (backing string, err error) {
 		}
 		if err != nil {
 			unix.Unlinkat(fd, DirIVName, 0)
+			unix.Close(fd)
 			return fail("chmod", err)
 		}
 	}
-	return backing, nil
+	// The IV is the one now on disk: the file was created O_EXCL in a
+	// directory made by this call, through this descriptor.
+	return backing, &Dir{v: d.v, fd: fd, iv: iv, path: filepath.Join(d.path, backing)}, nil
 }
 
 // List reads the directory and decrypts every name. It reads through a

@@ -386,3 +386,57 @@ func BenchmarkList(b *testing.B) {
 		}
 	}
 }
+
+// TestMkdirOpen checks that the directory MkdirOpen hands back is the
+// one made, with the IV now on disk: names created through it must
+// decrypt when the directory is opened afresh.
+func TestMkdirOpen(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	root := openRoot(t, v)
+	for _, mode := range []uint32{0o755, 0o500} {
+		name := fmt.Sprintf("d%o", mode)
+		b, sub, err := root.MkdirOpen(name, mode)
+		if err != nil {
+			t.Fatal(err)
+		}
+		onDisk, err := os.ReadFile(filepath.Join(v.Dir(), b, DirIVName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(sub.IV(), onDisk) || len(onDisk) != DirIVLen {
+			t.Fatalf("%s: IV %x, on disk %x", name, sub.IV(), onDisk)
+		}
+		var fst, pst unix.Stat_t
+		if err := unix.Fstat(sub.Fd(), &fst); err != nil {
+			t.Fatal(err)
+		}
+		if err := unix.Stat(filepath.Join(v.Dir(), b), &pst); err != nil {
+			t.Fatal(err)
+		}
+		if fst.Ino != pst.Ino || uint32(pst.Mode)&0o700 != mode&0o700 {
+			t.Fatalf("%s: fd ino %d mode %o, path ino %d mode %o", name, fst.Ino, fst.Mode, pst.Ino, pst.Mode)
+		}
+		short, long := "f", strings.Repeat("n", 200)
+		createFile(t, sub, short)
+		createFile(t, sub, long)
+		sub.Close()
+		again, err := root.OpenDir(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := listNames(t, again)
+		again.Close()
+		if want := []string{short, long}; !slices.Equal(got, want) {
+			t.Fatalf("%s: names %q, want %q", name, got, want)
+		}
+	}
+	if _, sub, err := root.MkdirOpen(fmt.Sprintf("d%o", 0o755), 0o755); !errors.Is(err, fs.ErrExist) || sub != nil {
+		t.Fatalf("MkdirOpen over existing: %v %v", sub, err)
+	}
+
+	pv := newTestVault(t, CreateOptions{PlaintextNames: true})
+	proot := openRoot(t, pv)
+	if b, sub, err := proot.MkdirOpen("docs", 0o755); err != nil || b != "docs" || sub != nil {
+		t.Fatalf("plaintext MkdirOpen: %q %v %v", b, sub, err)
+	}
+}

@@ -23,13 +23,16 @@ func CreateDirIV(dir string) error {
 	return writeFileAtomic(dir, DirIVName, iv, 0o400)
 }
 
-// writeDirIVAt creates the IV file of a new, empty directory open as dfd.
-// O_EXCL: a directory that already has an IV keeps it, or its names
-// would no longer decrypt.
-func writeDirIVAt(dfd int) error {
+// writeDirIVAt creates the IV file of a new, empty directory open as dfd
+// and returns the IV written. O_EXCL: a directory that already has an IV
+// keeps it, or its names would no longer decrypt.
+func writeDirIVAt(dfd int) ([]byte, error) {
 	iv := make([]byte, DirIVLen)
 	rand.Read(iv)
-	return writeNewFileAt(dfd, DirIVName, iv, 0o400)
+	if err := writeNewFileAt(dfd, DirIVName, iv, 0o400); err != nil {
+		return nil, err
+	}
+	return iv, nil
 }
 
 // readDirIVAt reads the IV of the directory open as dfd; path names the
