@@ -567,15 +567,7 @@ func TestPythonRecoveryNameDamage(t *testing.T) {
 		"longlink2":  {fs.ModeSymlink, strings.Repeat("u", 3008)},
 	})
 	backing := func(dir, p string) string {
-		b, err := v.ResolvePath(p)
-		if err != nil {
-			t.Fatal(err)
-		}
-		rel, err := filepath.Rel(v.Dir(), b)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return filepath.Join(dir, rel)
+		return filepath.Join(dir, mustResolve(t, v, p))
 	}
 	must := func(err error) {
 		t.Helper()
