@@ -2,11 +2,12 @@
 """Restore a whole fernetfs vault with Python's `cryptography` package alone.
 
 Usage: FERNETFS_PASSWORD=... python3 recover.py BACKING OUTDIR
+   or: FERNETFS_RECOVERY_KEY=... python3 recover.py BACKING OUTDIR
 
 Written from vault/FORMAT.md and exactly as strict: what fernetfs refuses,
 this refuses. A damaged file, name or link is reported on one line and left
 out; the rest is restored. Exit status: 0 restored; 1 other error (I/O);
-2 usage; 3 wrong password; 4 not a vault, or a malformed or unsupported
+2 usage; 3 wrong password or recovery key; 4 not a vault, or a malformed or unsupported
 header; 5 tampered header, or damaged data left out.
 """
 import base64, errno, hashlib, hmac, json, os, re, stat, struct, sys
@@ -142,8 +143,23 @@ def open_token(key, token):
         raise Damaged("token does not verify") from None
 
 
-if len(sys.argv) != 3 or b"FERNETFS_PASSWORD" not in os.environb:
-    fail(2, "usage: FERNETFS_PASSWORD=... python3 recover.py BACKING OUTDIR")
+def parse_recovery_key(text):
+    """The master key from recovery key text (FORMAT.md "Recovery key")."""
+    clean = "".join(c.upper() if len(c.upper()) == 1 else c for c in text if c not in "- \t\r\n")
+    try:
+        raw = base64.b32decode(clean) if re.fullmatch("[A-Z2-7]{56}", clean) else b""
+    except ValueError:
+        raw = b""
+    if len(raw) != 35:
+        fail(3, "malformed recovery key: expected 56 base32 characters")
+    if hashlib.sha256(raw[:32]).digest()[:3] != raw[32:]:
+        fail(3, "malformed recovery key: checksum mismatch (typo?)")
+    return raw[:32]
+
+
+credentials = [k for k in (b"FERNETFS_PASSWORD", b"FERNETFS_RECOVERY_KEY") if k in os.environb]
+if len(sys.argv) != 3 or len(credentials) != 1:
+    fail(2, "usage: FERNETFS_PASSWORD=... (or FERNETFS_RECOVERY_KEY=...) python3 recover.py BACKING OUTDIR")
 backing, outdir = sys.argv[1], sys.argv[2]
 try:
     root = os.open(backing, os.O_RDONLY | os.O_DIRECTORY)
@@ -158,12 +174,15 @@ except Damaged as e:  # a FIFO, directory or device, or too long
     fail(4, "malformed vault header: %s" % e)
 hdr = parse_header(data)
 salt, rounds = base64.b64decode(hdr["kdf"]["salt"]), hdr["kdf"]["iterations"]
-kek = PBKDF2HMAC(SHA256(), 32, salt, rounds).derive(os.environb[b"FERNETFS_PASSWORD"])
 fernet = lambda key: Fernet(base64.urlsafe_b64encode(key))
-try:
-    master, _ = open_token(fernet(kek), hdr["wrapped_master_key"].encode("utf-8", "surrogatepass"))
-except Damaged:
-    fail(3, "wrong password")
+if credentials[0] == b"FERNETFS_RECOVERY_KEY":
+    master = parse_recovery_key(os.environ["FERNETFS_RECOVERY_KEY"])
+else:
+    kek = PBKDF2HMAC(SHA256(), 32, salt, rounds).derive(os.environb[b"FERNETFS_PASSWORD"])
+    try:
+        master, _ = open_token(fernet(kek), hdr["wrapped_master_key"].encode("utf-8", "surrogatepass"))
+    except Damaged:
+        fail(3, "wrong password")
 if len(master) != 32:
     fail(4, "malformed vault header: wrapped master key is %d bytes" % len(master))
 derive = lambda label, salt=None: HKDF(SHA256(), 32, salt, label.encode()).derive(master)
@@ -174,6 +193,8 @@ if "created_by" in hdr:
     mac_input += "created_by=%s\n" % hdr["created_by"]
 mac = hmac.digest(derive("fernetfs v1 header mac key"), mac_input.encode(), "sha256")
 if not hmac.compare_digest(mac, base64.b64decode(hdr["mac"])):
+    if credentials[0] == b"FERNETFS_RECOVERY_KEY":
+        fail(3, "recovery key does not match this vault (or its header was tampered with)")
     fail(5, "vault header MAC mismatch (tampered header)")
 names = fernet(derive("fernetfs v1 name key"))
 name_iv_key = derive("fernetfs v1 name iv key")

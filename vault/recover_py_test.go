@@ -750,3 +750,69 @@ func TestPythonRecoveryNameDamage(t *testing.T) {
 		})
 	}
 }
+
+// TestPythonRecoveryKey restores the frozen vault with its recovery key
+// instead of the password, and checks that recover.py ends as Unlock
+// does for a mistyped key, the key of another vault, and both
+// credentials at once.
+func TestPythonRecoveryKey(t *testing.T) {
+	pw, err := os.ReadFile(frozenPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := Unlock(frozenVault, Credential{Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	key := v.RecoveryKey()
+	_, otherKey, err := Create(t.TempDir(), []byte("other"), CreateOptions{Iterations: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	typo := []byte(key)
+	typo[0] = map[bool]byte{true: 'B', false: 'A'}[typo[0] == 'A']
+	for _, tc := range []struct {
+		name string
+		env  []string
+		want int
+		msg  string // in the error line
+	}{
+		{"key", []string{"FERNETFS_RECOVERY_KEY=" + key}, 0, ""},
+		{"lower case, spaces", []string{"FERNETFS_RECOVERY_KEY= " + strings.ToLower(strings.ReplaceAll(key, "-", " ")) + "\n"}, 0, ""},
+		{"typo", []string{"FERNETFS_RECOVERY_KEY=" + string(typo)}, 3, "checksum mismatch"},
+		{"short", []string{"FERNETFS_RECOVERY_KEY=" + key[:len(key)-2]}, 3, "expected 56 base32 characters"},
+		{"other vault", []string{"FERNETFS_RECOVERY_KEY=" + otherKey}, 3, "does not match this vault"},
+		{"both", []string{"FERNETFS_RECOVERY_KEY=" + key, "FERNETFS_PASSWORD=" + string(pw)}, 2, "usage"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if tc.want != 0 {
+				cred := strings.TrimPrefix(tc.env[0], "FERNETFS_RECOVERY_KEY=")
+				if tc.want == 3 {
+					if _, err := Unlock(frozenVault, Credential{RecoveryKey: cred}); exitStatusFor(err) != 3 && !errors.Is(err, ErrBadRecoveryKey) {
+						t.Fatalf("Unlock with %q: %v, want a wrong or malformed recovery key", cred, err)
+					}
+				}
+			}
+			out := filepath.Join(t.TempDir(), "restored")
+			cmd := exec.Command(pythonWithCryptography(t), recoverScript, frozenVault, out)
+			cmd.Env = append(slices.DeleteFunc(os.Environ(), func(s string) bool {
+				return strings.HasPrefix(s, "FERNETFS_PASSWORD=") || strings.HasPrefix(s, "FERNETFS_RECOVERY_KEY=")
+			}), tc.env...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			var exit *exec.ExitError
+			if err != nil && !errors.As(err, &exit) {
+				t.Fatal(err)
+			}
+			if got := cmd.ProcessState.ExitCode(); got != tc.want {
+				t.Fatalf("exit status %d, want %d\n%s", got, tc.want, stderr.String())
+			}
+			if tc.want == 0 {
+				compareTrees(t, plainTree(t, out), plainTree(t, frozenPlain))
+			} else if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 || !strings.Contains(stderr.String(), tc.msg) {
+				t.Fatalf("want one line of error with %q, got:\n%s", tc.msg, stderr.String())
+			}
+		})
+	}
+}
