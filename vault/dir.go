@@ -352,13 +352,21 @@ func (l *listing) At(i int) DirEntry {
 		e.Name = e.Backing
 		return e
 	}
+	d.decryptName(&e)
+	return e
+}
+
+// decryptName sets e.Name from e.Backing, or e.Err (wrapping
+// ErrCorrupt) when it does not decode, in an encrypted-name directory
+// without conflict copies of its IV (the case where one name can be
+// decrypted without knowing the others).
+func (d *Dir) decryptName(e *DirEntry) {
 	nc := d.v.getNameCodec(d.v.keys.NameKey())
 	e.Name, _, e.Err = d.decryptEntry(nc, nil, e.Backing, d.readSidecar, 0)
 	d.v.putNameCodec(nc)
 	if e.Err != nil {
 		e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
 	}
-	return e
 }
 
 // undecoded is entry i of a snapshot not decrypted yet, without Name.

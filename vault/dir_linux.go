@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"encoding/binary"
 
 	"golang.org/x/sys/unix"
@@ -13,22 +14,24 @@ func readDirents(fd int, buf []byte) (int, error) { return unix.Getdents(fd, buf
 // reclen u16, type u8, NUL-terminated name. DT_* values are the S_IFMT
 // bits shifted right by 12.
 func parseDirent(b []byte) (ino uint64, typ uint32, name string, rest []byte, ok bool) {
+	ino, _, typ, nb, rest, ok := direntBytes(b)
+	return ino, typ, string(nb), rest, ok
+}
+
+// direntBytes is parseDirent with the record's offset (d_off), and the
+// name as a slice of b.
+func direntBytes(b []byte) (ino, off uint64, typ uint32, name, rest []byte, ok bool) {
 	const nameOff = 19
 	if len(b) < nameOff {
-		return 0, 0, "", nil, false
+		return 0, 0, 0, nil, nil, false
 	}
 	reclen := int(binary.NativeEndian.Uint16(b[16:18]))
 	if reclen < nameOff || reclen > len(b) {
-		return 0, 0, "", nil, false
+		return 0, 0, 0, nil, nil, false
 	}
-	ino = binary.NativeEndian.Uint64(b[0:8])
-	typ = uint32(b[18]) << 12
-	nb := b[nameOff:reclen]
-	for i, c := range nb {
-		if c == 0 {
-			nb = nb[:i]
-			break
-		}
+	name = b[nameOff:reclen]
+	if i := bytes.IndexByte(name, 0); i >= 0 {
+		name = name[:i]
 	}
-	return ino, typ, string(nb), b[reclen:], true
+	return binary.NativeEndian.Uint64(b[0:8]), binary.NativeEndian.Uint64(b[8:16]), uint32(b[18]) << 12, name, b[reclen:], true
 }

@@ -2,7 +2,6 @@ package vault
 
 import (
 	"bytes"
-	"encoding/binary"
 	"fmt"
 
 	"golang.org/x/sys/unix"
@@ -91,7 +90,7 @@ func (s *Stream) start() error {
 			used += n
 		}
 		for b := s.buf[at : at+n]; len(b) > 0; {
-			_, _, name, rest, ok := direntBytes(b)
+			_, _, _, name, rest, ok := direntBytes(b)
 			if !ok {
 				return d.pathErr("getdents", ".", fmt.Errorf("malformed directory entry"))
 			}
@@ -148,12 +147,11 @@ func (s *Stream) Next() (e DirEntry, pos uint64, ok bool, err error) {
 			}
 			s.rest = s.buf[:n]
 		}
-		ino, off, name, rest, ok := direntBytes(s.rest)
+		ino, off, typ, name, rest, ok := direntBytes(s.rest)
 		if !ok {
 			s.rest = nil
 			return DirEntry{}, 0, false, d.pathErr("getdents", ".", fmt.Errorf("malformed directory entry"))
 		}
-		typ := uint32(s.rest[18]) << 12
 		s.rest = rest
 		e := DirEntry{Backing: string(name), Ino: ino, Type: typ}
 		switch {
@@ -167,12 +165,7 @@ func (s *Stream) Next() (e DirEntry, pos uint64, ok bool, err error) {
 		case skipMetadata(e.Backing):
 			continue
 		default:
-			nc := d.v.getNameCodec(d.v.keys.NameKey())
-			e.Name, _, e.Err = d.decryptEntry(nc, nil, e.Backing, d.readSidecar, 0)
-			d.v.putNameCodec(nc)
-			if e.Err != nil {
-				e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
-			}
+			d.decryptName(&e)
 		}
 		return e, off, true, nil
 	}
@@ -240,22 +233,4 @@ func (s *Stream) getdents(buf []byte) (int, error) {
 		}
 		return n, nil
 	}
-}
-
-// direntBytes decodes one linux_dirent64 record like parseDirent, with
-// its offset, and the name as a slice of b.
-func direntBytes(b []byte) (ino, off uint64, name, rest []byte, ok bool) {
-	const nameOff = 19
-	if len(b) < nameOff {
-		return 0, 0, nil, nil, false
-	}
-	reclen := int(binary.NativeEndian.Uint16(b[16:18]))
-	if reclen < nameOff || reclen > len(b) {
-		return 0, 0, nil, nil, false
-	}
-	name = b[nameOff:reclen]
-	if i := bytes.IndexByte(name, 0); i >= 0 {
-		name = name[:i]
-	}
-	return binary.NativeEndian.Uint64(b[0:8]), binary.NativeEndian.Uint64(b[8:16]), name, b[reclen:], true
 }
