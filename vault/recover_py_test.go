@@ -234,8 +234,17 @@ func TestPythonRecoveryTornVault(t *testing.T) {
 // returns its exit status and what it printed on stderr.
 func recoverStatus(t *testing.T, backing, out string, password []byte) (int, string) {
 	t.Helper()
+	return recoverWithEnv(t, backing, out, "FERNETFS_PASSWORD="+string(password))
+}
+
+// recoverWithEnv is recoverStatus with the credentials given as
+// environment entries, in place of any the test's environment has.
+func recoverWithEnv(t *testing.T, backing, out string, creds ...string) (int, string) {
+	t.Helper()
 	cmd := exec.Command(pythonWithCryptography(t), recoverScript, backing, out)
-	cmd.Env = append(os.Environ(), "FERNETFS_PASSWORD="+string(password))
+	cmd.Env = append(slices.DeleteFunc(os.Environ(), func(s string) bool {
+		return strings.HasPrefix(s, "FERNETFS_PASSWORD=") || strings.HasPrefix(s, "FERNETFS_RECOVERY_KEY=")
+	}), creds...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	err := cmd.Run()
@@ -794,24 +803,14 @@ func TestPythonRecoveryKey(t *testing.T) {
 				}
 			}
 			out := filepath.Join(t.TempDir(), "restored")
-			cmd := exec.Command(pythonWithCryptography(t), recoverScript, frozenVault, out)
-			cmd.Env = append(slices.DeleteFunc(os.Environ(), func(s string) bool {
-				return strings.HasPrefix(s, "FERNETFS_PASSWORD=") || strings.HasPrefix(s, "FERNETFS_RECOVERY_KEY=")
-			}), tc.env...)
-			var stderr bytes.Buffer
-			cmd.Stderr = &stderr
-			err := cmd.Run()
-			var exit *exec.ExitError
-			if err != nil && !errors.As(err, &exit) {
-				t.Fatal(err)
-			}
-			if got := cmd.ProcessState.ExitCode(); got != tc.want {
-				t.Fatalf("exit status %d, want %d\n%s", got, tc.want, stderr.String())
+			got, stderr := recoverWithEnv(t, frozenVault, out, tc.env...)
+			if got != tc.want {
+				t.Fatalf("exit status %d, want %d\n%s", got, tc.want, stderr)
 			}
 			if tc.want == 0 {
 				compareTrees(t, plainTree(t, out), plainTree(t, frozenPlain))
-			} else if n := strings.Count(strings.TrimSpace(stderr.String()), "\n"); n != 0 || !strings.Contains(stderr.String(), tc.msg) {
-				t.Fatalf("want one line of error with %q, got:\n%s", tc.msg, stderr.String())
+			} else if n := strings.Count(strings.TrimSpace(stderr), "\n"); n != 0 || !strings.Contains(stderr, tc.msg) {
+				t.Fatalf("want one line of error with %q, got:\n%s", tc.msg, stderr)
 			}
 		})
 	}
