@@ -180,6 +180,87 @@ func TestOpenCorruptCharacters(t *testing.T) {
 	})
 }
 
+// checkErrorClass holds what Open's error on path p says beyond
+// ErrBadToken to the reference: the key-free checks (decodeForm,
+// CheckForm) fail exactly when refForm does, and Open fails with
+// ErrMACMismatch exactly when the token has the form but not the MAC.
+func checkErrorClass(t *testing.T, p cpuFeatures, raw32, tok []byte, openErr error) {
+	t.Helper()
+	raw, form := refForm(string(tok))
+	_, err := decodeForm(make([]byte, len(tok)/4*3), tok, p.avx2)
+	if (err == nil) != form || (err != nil && !errors.Is(err, ErrBadToken)) {
+		t.Fatalf("%s: decodeForm error %v, reference form: %v", p, err, form)
+	}
+	if err := CheckForm(tok); (err == nil) != form {
+		t.Fatalf("CheckForm error %v, reference form: %v", err, form)
+	}
+	if mismatch := form && !refMAC(raw32, raw); errors.Is(openErr, ErrMACMismatch) != mismatch {
+		t.Fatalf("%s: Open error %v, reference MAC mismatch: %v", p, openErr, mismatch)
+	}
+}
+
+// TestCheckForm: CheckForm accepts every token Seal makes and rejects
+// each way a token can be malformed; Open tells a token under another
+// key (ErrMACMismatch) from one with a valid MAC and bad padding.
+func TestCheckForm(t *testing.T) {
+	raw32 := bytes.Repeat([]byte{5}, 32)
+	iv := bytes.Repeat([]byte{6}, 16)
+	forEachPath(t, func(t *testing.T, f cpuFeatures) {
+		k, _ := newKey(raw32, f)
+		c := k.NewCodec()
+		for n := 0; n < 70; n++ {
+			tok := c.Seal(nil, make([]byte, n), uint64(n), nil)
+			checkErrorClass(t, f, raw32, tok, nil)
+		}
+		good := c.Seal(nil, make([]byte, 32), 1, iv)
+		raw, _ := base64.URLEncoding.DecodeString(string(good))
+		enc := func(b []byte) []byte { return []byte(base64.URLEncoding.EncodeToString(b)) }
+		set := func(i int, ch byte) []byte { b := bytes.Clone(good); b[i] = ch; return b }
+		// padBits sets the lowest bit of the last character before the
+		// "==" of a 73-byte token: the same bytes to a lenient decoder.
+		padBits := func(tok []byte) []byte {
+			const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+			b := bytes.Clone(tok)
+			b[len(b)-3] = alphabet[strings.IndexByte(alphabet, b[len(b)-3])|1]
+			return b
+		}
+		version := bytes.Clone(raw)
+		version[0] = 0x81
+		malformed := map[string][]byte{
+			"empty":               nil,
+			"standard alphabet +": set(20, '+'),
+			"standard alphabet /": set(20, '/'),
+			"padding inside":      set(20, '='),
+			"pad bits":            padBits(c.Seal(nil, nil, 1, iv)),
+			"version byte":        enc(version),
+			"all A":               bytes.Repeat([]byte("A"), len(good)),
+			"103 bytes":           enc(raw[:103]),
+			"short block":         enc(raw[:len(raw)-1]),
+			"72 bytes":            enc(raw[:72]),
+			"CR LF":               append(append(bytes.Clone(good[:len(good)-4]), '\r', '\n'), good[len(good)-2:]...),
+			"not a multiple of 4": good[:len(good)-1],
+		}
+		for name, tok := range malformed {
+			_, _, err := c.Open(nil, tok)
+			if CheckForm(tok) == nil || errors.Is(err, ErrMACMismatch) || !errors.Is(err, ErrBadToken) {
+				t.Errorf("%s: CheckForm %v, Open %v", name, CheckForm(tok), err)
+			}
+			checkErrorClass(t, f, raw32, tok, err)
+		}
+		other := bytes.Repeat([]byte{9}, 32)
+		ok, _ := newKey(other, f)
+		if _, _, err := ok.NewCodec().Open(nil, good); !errors.Is(err, ErrMACMismatch) {
+			t.Errorf("token under another key: %v", err)
+		}
+		badPad := []byte(refSealPadded(raw32, bytes.Repeat([]byte{17}, 48), 1, iv))
+		_, _, err := c.Open(nil, badPad)
+		if CheckForm(badPad) != nil || err == nil || errors.Is(err, ErrMACMismatch) {
+			t.Errorf("valid MAC, bad padding: CheckForm %v, Open %v", CheckForm(badPad), err)
+		}
+		checkErrorClass(t, f, raw32, badPad, err)
+	})
+}
+
 // FuzzSealOpen chooses key, IV, timestamp and plaintext, and compares
 // Seal and Open on every path with the reference. mode picks the token
 // Open gets: 0 the sealed one, 1 that one with bit pos flipped, 2 one
@@ -227,6 +308,7 @@ func FuzzSealOpen(f *testing.F) {
 			if (err == nil) != wantOK || (err != nil && !errors.Is(err, ErrBadToken)) {
 				t.Fatalf("%s: Open error %v, reference accepts: %v", p, err, wantOK)
 			}
+			checkErrorClass(t, p, raw32, []byte(tok), err)
 			if wantOK && (!bytes.Equal(pt, wantPT) || gotTS != wantTS) {
 				t.Fatalf("%s: Open differs from the reference", p)
 			}
@@ -255,6 +337,7 @@ func FuzzOpenToken(f *testing.F) {
 			if (err == nil) != wantOK || (err != nil && !errors.Is(err, ErrBadToken)) {
 				t.Fatalf("%s: Open error %v, reference accepts: %v", p, err, wantOK)
 			}
+			checkErrorClass(t, p, raw32, tok, err)
 			if !wantOK {
 				continue
 			}

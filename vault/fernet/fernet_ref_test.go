@@ -45,23 +45,37 @@ func refSeal(raw32, plain []byte, ts uint64, iv []byte) string {
 	return refSealPadded(raw32, pkcs7(plain), ts, iv)
 }
 
+// refForm is the part of refOpen that needs no key: the decoded token,
+// if it is strict padded base64url without CR or LF, of a length and
+// version byte that Fernet allows.
+func refForm(token string) ([]byte, bool) {
+	if bytes.ContainsAny([]byte(token), "\r\n") {
+		return nil, false
+	}
+	raw, err := base64.URLEncoding.Strict().DecodeString(token)
+	if err != nil || len(raw) < 73 || (len(raw)-57)%16 != 0 || raw[0] != 0x80 {
+		return nil, false
+	}
+	return raw, true
+}
+
+// refMAC reports whether raw, a token from refForm, ends in the HMAC of
+// the rest under raw32's signing key.
+func refMAC(raw32, raw []byte) bool {
+	m := hmac.New(sha256.New, raw32[:16])
+	m.Write(raw[:len(raw)-32])
+	return hmac.Equal(m.Sum(nil), raw[len(raw)-32:])
+}
+
 // refOpen is Fernet verification and decryption as the spec and
 // FORMAT.md put it: strict padded base64url without CR or LF, length,
 // version, HMAC, then strict PKCS7.
 func refOpen(raw32 []byte, token string) (plain []byte, ts uint64, ok bool) {
-	if bytes.ContainsAny([]byte(token), "\r\n") {
+	raw, ok := refForm(token)
+	if !ok || !refMAC(raw32, raw) {
 		return nil, 0, false
 	}
-	raw, err := base64.URLEncoding.Strict().DecodeString(token)
-	if err != nil || len(raw) < 73 || (len(raw)-57)%16 != 0 || raw[0] != 0x80 {
-		return nil, 0, false
-	}
-	body, mac := raw[:len(raw)-32], raw[len(raw)-32:]
-	m := hmac.New(sha256.New, raw32[:16])
-	m.Write(body)
-	if !hmac.Equal(m.Sum(nil), mac) {
-		return nil, 0, false
-	}
+	body := raw[:len(raw)-32]
 	block, err := aes.NewCipher(raw32[16:])
 	if err != nil {
 		panic(err)

@@ -48,26 +48,54 @@ func (c *Codec) sealTail(raw, plain []byte) {
 }
 
 // decodeVerify decodes token into raw and checks, in this order, its
-// base64, length, version byte and MAC; it returns the decoded length.
-// Unlike encoding/base64, b64Decode rejects CR and LF along with every
-// other character outside the alphabet.
+// base64, length, version byte (decodeForm) and MAC; it returns the
+// decoded length.
 func (c *Codec) decodeVerify(raw, token []byte) (int, error) {
-	n, ok := b64Decode(raw, token, c.cpu.avx2)
+	n, err := decodeForm(raw, token, c.cpu.avx2)
+	if err != nil {
+		return 0, err
+	}
+	if !c.macVerify(raw[:n-macLen], raw[n-macLen:n]) {
+		return 0, ErrMACMismatch
+	}
+	return n, nil
+}
+
+// decodeForm decodes token into raw (3/4 of its length) and checks what
+// needs no key: its base64, decoded length and version byte. Unlike
+// encoding/base64, b64Decode rejects CR and LF along with every other
+// character outside the alphabet.
+func decodeForm(raw, token []byte, simd bool) (int, error) {
+	if len(token)%4 != 0 || len(token) < TokenLen(0) {
+		return 0, fmt.Errorf("%w: bad length %d", ErrBadToken, len(token))
+	}
+	n, ok := b64Decode(raw, token, simd)
 	if !ok {
 		return 0, errMalformedBase64
 	}
 	if err := checkRaw(raw[:n]); err != nil {
 		return 0, err
 	}
-	if !c.macVerify(raw[:n-macLen], raw[n-macLen:n]) {
-		return 0, errMACMismatch
-	}
 	return n, nil
+}
+
+// CheckForm reports whether token has the form of a Fernet token, which
+// takes no key to see: canonical base64url whose decoded length and
+// version byte Open accepts. Open checks the same before the MAC. A
+// caller that must tell a malformed token from one sealed under another
+// key (a malformed vault header from a wrong password) checks this
+// first; every failure wraps ErrBadToken.
+func CheckForm(token []byte) error {
+	_, err := decodeForm(make([]byte, len(token)/4*3), token, hostCPU().avx2)
+	return err
 }
 
 var (
 	errMalformedBase64 = fmt.Errorf("%w: malformed base64", ErrBadToken)
-	errMACMismatch     = fmt.Errorf("%w: MAC mismatch", ErrBadToken)
+	// ErrMACMismatch is Open's error for a well-formed token (see
+	// CheckForm) whose MAC does not match: a token sealed under another
+	// key, or altered. It wraps ErrBadToken.
+	ErrMACMismatch = fmt.Errorf("%w: MAC mismatch", ErrBadToken)
 )
 
 // checkRaw validates a decoded token's length and version byte.
