@@ -118,8 +118,15 @@ def parse_header(data):
                 raise ValueError("%s must be canonical base64 of 32 bytes" % name)
         if hdr["chunk_size"] % 16 or not 64 <= hdr["chunk_size"] <= 1 << 20:
             raise ValueError("chunk size %d: must be a multiple of 16 from 64 to 1048576" % hdr["chunk_size"])
-        if len(hdr["wrapped_master_key"].encode("utf-8", "surrogatepass")) != token_len(32):
+        wrapped = hdr["wrapped_master_key"].encode("utf-8", "surrogatepass")
+        if len(wrapped) != token_len(32):
             raise ValueError("wrapped master key has the wrong length")
+        try:  # a token's form needs no key: not a token is no wrong password
+            raw = canonical_b64(wrapped, b"-_")
+        except ValueError:
+            raw = b""
+        if len(raw) < 73 or (len(raw) - 57) % 16 or raw[0] != 0x80:
+            raise ValueError("wrapped master key is not a Fernet token")
         if "created_by" in hdr and not re.fullmatch("[\x20-\x7e]{1,128}", hdr["created_by"]):
             raise ValueError("created_by must be 1 to 128 bytes of printable ASCII")
         if "reverse" in features:
@@ -179,10 +186,14 @@ if credentials[0] == b"FERNETFS_RECOVERY_KEY":
     master = parse_recovery_key(os.environ["FERNETFS_RECOVERY_KEY"])
 else:
     kek = PBKDF2HMAC(SHA256(), 32, salt, rounds).derive(os.environb[b"FERNETFS_PASSWORD"])
+    wrapped = hdr["wrapped_master_key"].encode()
+    raw = base64.urlsafe_b64decode(wrapped)
+    if not hmac.compare_digest(hmac.digest(kek[:16], raw[:-32], "sha256"), raw[-32:]):
+        fail(3, "wrong password")  # a wrong password fails the MAC, and only it
     try:
-        master, _ = open_token(fernet(kek), hdr["wrapped_master_key"].encode("utf-8", "surrogatepass"))
-    except Damaged:
-        fail(3, "wrong password")
+        master, _ = open_token(fernet(kek), wrapped)
+    except Damaged:  # the password is right, the token bad (its padding)
+        fail(4, "malformed vault header: wrapped master key does not decrypt")
 if len(master) != 32:
     fail(4, "malformed vault header: wrapped master key is %d bytes" % len(master))
 derive = lambda label, salt=None: HKDF(SHA256(), 32, salt, label.encode()).derive(master)

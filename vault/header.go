@@ -137,6 +137,12 @@ func (h *Header) validate() error {
 	if len(h.WrappedKey) != fernet.TokenLen(32) {
 		return fmt.Errorf("%w: wrapped master key has the wrong length", ErrMalformedHeader)
 	}
+	// Checked here, not left to the unwrapping: a value that is not a
+	// Fernet token is a damaged header under any password, and must not
+	// send the user hunting for the right one.
+	if err := fernet.CheckForm([]byte(h.WrappedKey)); err != nil {
+		return fmt.Errorf("%w: wrapped master key: %v", ErrMalformedHeader, err)
+	}
 	if err := checkCreatedBy(h.CreatedBy); err != nil {
 		return fmt.Errorf("%w: %v", ErrMalformedHeader, err)
 	}
@@ -273,8 +279,14 @@ func (h *Header) wrap(master [32]byte, password []byte, iterations int, keys *Ke
 func (h *Header) unwrapPassword(password []byte) ([32]byte, error) {
 	var master [32]byte
 	pt, _, err := h.kek(password).NewCodec().Open(nil, []byte(h.WrappedKey))
-	if err != nil {
+	if errors.Is(err, fernet.ErrMACMismatch) {
+		// FORMAT.md: a wrong password shows as a failed MAC, and only so.
 		return master, ErrWrongPassword
+	}
+	if err != nil {
+		// The MAC matched, so the password is right and the token bad
+		// (its padding): only a writer holding the password made it.
+		return master, fmt.Errorf("%w: wrapped master key: %v", ErrMalformedHeader, err)
 	}
 	if len(pt) != 32 {
 		return master, fmt.Errorf("%w: wrapped master key is %d bytes", ErrMalformedHeader, len(pt))

@@ -1,6 +1,13 @@
 package vault
 
 import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/pbkdf2"
+	"crypto/sha256"
+	"encoding/base64"
 	"errors"
 	"os"
 	"path/filepath"
@@ -154,6 +161,17 @@ func headerCases(t testing.TB) []headerCase {
 		{"chunk size over 1 MiB", edit(`"chunk_size": 4096`, `"chunk_size": 1048592`), ErrMalformedHeader},
 		{"wrapped key too short", edit(wrapped, wrapped[:len(wrapped)-5]+`"`), ErrMalformedHeader},
 		{"wrapped key too long", edit(wrapped, wrapped[:len(wrapped)-1]+`AAAA"`), ErrMalformedHeader},
+		// Of the right length but not a Fernet token (FORMAT.md "Header
+		// syntax"): malformed under any password, never a wrong one.
+		{"wrapped key in the standard alphabet", edit("_apzfSt8", "/apzfSt8"), ErrMalformedHeader},
+		{"wrapped key with a plus", edit("-2-iAS9", "+2-iAS9"), ErrMalformedHeader},
+		{"wrapped key of another alphabet", edit(`"gAAAAABr`, `"\u00e9AAAAAB`), ErrMalformedHeader},
+		{"wrapped key all A", edit(wrapped, `"`+strings.Repeat("A", 140)+`"`), ErrMalformedHeader},
+		{"wrapped key of another version", edit(`"gAAAAABr`, `"hAAAAABr`), ErrMalformedHeader},
+		{"wrapped key of 103 bytes", edit(wrapped, wrapped[:138]+`A=="`), ErrMalformedHeader},
+		{"wrapped key with padding inside", edit(wrapped, wrapped[:100]+"="+wrapped[101:]), ErrMalformedHeader},
+		{"wrapped key with CR LF", edit(wrapped, wrapped[:100]+`\r\n`+wrapped[102:]), ErrMalformedHeader},
+		{"wrapped key with a space", edit(wrapped, wrapped[:100]+" "+wrapped[101:]), ErrMalformedHeader},
 		{"array at top", "[" + good + "]", ErrMalformedHeader},
 		{"string at top", `"` + strings.Repeat("a", 10) + `"`, ErrMalformedHeader},
 		{"empty", "", ErrMalformedHeader},
@@ -165,6 +183,89 @@ func headerCases(t testing.TB) []headerCase {
 		{"fuzz seed format only", `{"format":1}`, ErrMalformedHeader},
 	}
 	return cases
+}
+
+// unlockCases are headers that parse (ParseHeader cannot tell them from
+// the frozen one) but that unlocking the frozen vault with its password
+// must refuse; want is the error Unlock must give: a wrapped key whose
+// MAC fails under the password's key is a wrong password (FORMAT.md
+// "Keys"), one whose MAC matches but that is no valid token of 32 bytes
+// is a malformed header. TestUnlockHeaders and
+// TestPythonRecoveryHeaders check the Go code and recover.py.
+func unlockCases(t testing.TB) []headerCase {
+	good := frozenHeader(t)
+	pw, err := os.ReadFile(frozenPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h, err := ParseHeader([]byte(good))
+	if err != nil {
+		t.Fatal(err)
+	}
+	kek, err := pbkdf2.Key(sha256.New, string(pw), h.KDF.Salt, h.KDF.Iterations, 32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	edit := func(old, new string) string {
+		s := strings.Replace(good, old, new, 1)
+		if s == good {
+			t.Fatalf("the edit of %q did not apply", old)
+		}
+		return s
+	}
+	// withKey is the frozen header with the wrapped key replaced by a
+	// token of padded (the plaintext with its padding, good or bad)
+	// under key.
+	withKey := func(key, padded []byte) string {
+		block, err := aes.NewCipher(key[16:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		tok := append([]byte{0x80}, make([]byte, 8+16)...)
+		tok[8], tok[9] = 1, 2 // timestamp 1, IV starting with 2
+		ct := make([]byte, len(padded))
+		cipher.NewCBCEncrypter(block, tok[9:25]).CryptBlocks(ct, padded)
+		m := hmac.New(sha256.New, key[:16])
+		m.Write(append(tok, ct...))
+		return edit(h.WrappedKey, base64.URLEncoding.EncodeToString(m.Sum(append(tok, ct...))))
+	}
+	master := bytes.Repeat([]byte{7}, 32)
+	pad := func(b []byte, p byte, n int) []byte { return append(bytes.Clone(b), bytes.Repeat([]byte{p}, n)...) }
+	return []headerCase{
+		{"wrapped key with its MAC changed", edit(`0pMWFRwR"`, `0pMWFRwS"`), ErrWrongPassword},
+		{"wrapped key under another password", withKey(bytes.Repeat([]byte{1}, 32), pad(master, 16, 16)), ErrWrongPassword},
+		{"tampered iterations", edit(`"iterations": 1000`, `"iterations": 1001`), ErrWrongPassword},
+		{"tampered chunk size", edit(`"chunk_size": 4096`, `"chunk_size": 8192`), ErrHeaderTampered},
+		{"wrapped key with pad 17", withKey(kek, pad(master, 17, 16)), ErrMalformedHeader},
+		{"wrapped key with pad 0", withKey(kek, pad(master, 0, 16)), ErrMalformedHeader},
+		{"wrapped key with mixed pad", withKey(kek, append(pad(master, 16, 15), 15)), ErrMalformedHeader},
+		{"wrapped key of 33 bytes", withKey(kek, pad(append(master, 1), 15, 15)), ErrMalformedHeader},
+		{"wrapped key of 47 bytes", withKey(kek, pad(master, 1, 16)), ErrMalformedHeader},
+		// Sealed under the right key, the header MAC now fails.
+		{"wrapped key resealed", withKey(kek, pad(master, 16, 16)), ErrHeaderTampered},
+	}
+}
+
+// TestUnlockHeaders: each case of unlockCases parses, and Unlock with
+// the frozen password fails as the table says.
+func TestUnlockHeaders(t *testing.T) {
+	pw, err := os.ReadFile(frozenPassword)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range unlockCases(t) {
+		if _, err := ParseHeader([]byte(c.text)); err != nil {
+			t.Errorf("%s: %v", c.name, err)
+			continue
+		}
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, HeaderName), []byte(c.text), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Unlock(dir, Credential{Password: pw}); !errors.Is(err, c.want) {
+			t.Errorf("%s: Unlock: %v, want %v", c.name, err, c.want)
+		}
+	}
 }
 
 // utf16LE is s in UTF-16, little-endian, with a byte order mark: JSON

@@ -271,27 +271,18 @@ func exitStatusFor(err error) int {
 	return 1
 }
 
-// TestPythonRecoveryHeaders puts each header of headerCases (and the
-// frozen one with a wrong password, a tampered parameter, a wrapped key
-// in another alphabet) into a copy of the frozen vault: recover.py must
-// end as Unlock does (the same exit status, one line of error), and
-// restore the frozen tree where Unlock succeeds.
+// TestPythonRecoveryHeaders puts each header of headerCases and
+// unlockCases (each that parses also with a wrong password) into a copy
+// of the frozen vault: recover.py must end as Unlock does (the same exit
+// status, one line of error), and restore the frozen tree where Unlock
+// succeeds.
 func TestPythonRecoveryHeaders(t *testing.T) {
 	pythonWithCryptography(t)
 	pw, err := os.ReadFile(frozenPassword)
 	if err != nil {
 		t.Fatal(err)
 	}
-	good := frozenHeader(t)
-	cases := headerCases(t)
-	cases = append(cases,
-		headerCase{"tampered chunk size", strings.Replace(good, `"chunk_size": 4096`, `"chunk_size": 8192`, 1), nil},
-		headerCase{"tampered iterations", strings.Replace(good, `"iterations": 1000`, `"iterations": 1001`, 1), nil},
-		headerCase{"wrapped key in the standard alphabet", strings.Replace(good, "_apzfSt8", "/apzfSt8", 1), nil},
-		headerCase{"wrapped key with pad bits", strings.Replace(good, `9pMWFRwR"`, `9pMWFRwS"`, 1), nil},
-		headerCase{"wrapped key of another alphabet", strings.Replace(good, `"gAAAAABr`, `"\u00e9AAAAAB`, 1), nil},
-	)
-	for _, c := range cases {
+	for _, c := range append(headerCases(t), unlockCases(t)...) {
 		t.Run(strings.ReplaceAll(c.name, " ", "_"), func(t *testing.T) {
 			t.Parallel()
 			// A header that does not parse is all either reader looks at.

@@ -130,8 +130,10 @@ func (h *Header) unlock(cred Credential, what, path string) ([32]byte, *Keys, er
 		if master, err = ParseRecoveryKey(cred.RecoveryKey); err != nil {
 			return master, nil, err
 		}
-	} else if master, err = h.unwrapPassword(cred.Password); err != nil {
+	} else if master, err = h.unwrapPassword(cred.Password); errors.Is(err, ErrWrongPassword) {
 		return master, nil, fmt.Errorf("%w for %s", err, what)
+	} else if err != nil {
+		return master, nil, fmt.Errorf("%s: %w", path, err)
 	}
 	keys := DeriveKeys(master)
 	if !hmacEqual(h.computeMAC(keys), h.MAC) {
