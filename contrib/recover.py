@@ -10,7 +10,7 @@ out; the rest is restored. Exit status: 0 restored; 1 other error (I/O);
 2 usage; 3 wrong password or recovery key; 4 not a vault, or a malformed or unsupported
 header; 5 tampered header, or damaged data left out.
 """
-import base64, errno, hashlib, hmac, json, os, re, stat, struct, sys
+import base64, errno, hashlib, hmac, json, os, re, stat, struct, sys, tempfile
 from cryptography.fernet import Fernet, InvalidToken
 from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -375,15 +375,49 @@ def line_ok(key, i, line):
     return line_len if stamp < 2**63 else len(token) + 16 - len(plain) % 16
 
 
+class Backing:
+    """A content file, read a few lines at a time (never whole: it may be far
+    larger than memory), with the lines the journal puts back laid over it as
+    `fsck --repair` would write them (past the end: the file grows)."""
+
+    def __init__(self, fd):
+        self.fd, self.size = fd, os.fstat(fd).st_size
+        self.end, self.patches = self.size, []
+
+    def read(self, off, n):
+        """Up to n bytes from off (fewer at the end)."""
+        n = max(0, min(n, self.end - off))
+        buf = bytearray()
+        while len(buf) < min(n, self.size - off):
+            more = os.pread(self.fd, min(n, self.size - off) - len(buf), off + len(buf))
+            if not more:
+                raise Damaged("file changed while it was read")
+            buf += more
+        buf += bytes(n - len(buf))  # a journal copy written past the end, after a gap
+        for at, b in self.patches:
+            lo, hi = max(at, off), min(at + len(b), off + n)
+            if lo < hi:
+                buf[lo - off : hi - off] = b[lo - at : hi - at]
+        return bytes(buf)
+
+    def write(self, off, b):
+        self.patches.append((off, b))
+        self.end = max(self.end, off + len(b))
+
+    def check_end(self):
+        if os.pread(self.fd, 1, self.size) or os.fstat(self.fd).st_size != self.size:
+            raise Damaged("file changed while it was read")
+
+
 def put_back(data, key, recs):
     """Lines a kill tore in place, back from the newest journal copy that verifies."""
     done, most = set(), line_len + 15  # a last line of a full chunk is the longest
     for seq, off, old in sorted(recs, reverse=True):
         for i in range((off - 45) // line_len, (off + len(old) - 46) // line_len + 1):
             lo = 45 + i * line_len
-            cur = bytes(data[lo : lo + most])
+            cur = data.read(lo, most)
             n = line_ok(key, i, cur)
-            if i in done or lo >= len(data) or (n and (n < line_len or cur[n - 1 : n] == b"\n")):
+            if i in done or lo >= data.end or (n and (n < line_len or cur[n - 1 : n] == b"\n")):
                 continue  # sound (a final token's newlines are checked later)
             if not cur[:line_len].strip(b"\0"):
                 continue  # a hole
@@ -392,10 +426,10 @@ def put_back(data, key, recs):
             cand[a - lo : b - lo] = old[a - off : b - off]
             n = line_ok(key, i, bytes(cand))
             hole = off <= lo and lo + line_len <= off + len(old) and not old[lo - off : lo - off + line_len].strip(b"\0")
-            if not n and hole and lo + line_len < len(data):
+            if not n and hole and lo + line_len < data.end:
                 n = line_len  # it was a hole, not the last line
             if n:
-                data[a : min(b, lo + n)] = old[a - off : min(b, lo + n) - off]
+                data.write(a, old[a - off : min(b, lo + n) - off])
                 done.add(i)
 
 
@@ -421,33 +455,35 @@ def open_chunk(key, i, token, last):
 def decrypt_content(data, out):
     """A content file: "fernetfs/v1 FILEID" LF, full lines of line_len bytes
     (token LF, or all NUL: a hole), then the last token followed by p LFs."""
-    if not data:  # an empty file is an empty backing file
-        return
-    m = re.fullmatch(b"fernetfs/v1 ([0-9a-f]{32})\n", data[:45])
-    if not m:
-        raise Damaged("malformed file header")
-    file_id = bytes.fromhex(m[1].decode())
-    key = fernet(derive("fernetfs v1 content key", file_id))
-    data = bytearray(data)
-    put_back(data, key, journal.get(file_id, []))
-    body = bytes(data[45:])
-    if len(body) < token_len(15) + 1:  # the shortest last line
-        raise Damaged("file cut short (%d bytes)" % len(data))
-    full = (len(body) - token_len(15) - 1) // line_len  # lines before the last one
-    for i in range(full):
-        line = body[i * line_len : (i + 1) * line_len]
-        if not line.strip(b"\0"):  # a hole: C zero bytes
-            out.write(bytes(chunk))
-        elif line[-1] != ord("\n"):
-            raise Damaged("chunk %d: line does not end in LF" % i)
-        else:
-            out.write(open_chunk(key, i, line[:-1], last=False))
-    rest = body[full * line_len :]
-    token = rest.split(b"\n")[0]
-    plain = open_chunk(key, full, token, last=True)
-    if rest[len(token) :] != b"\n" * (16 - len(plain) % 16):  # p = its PKCS7 pad length
-        raise Damaged("chunk %d: not followed by exactly its pad length of LFs" % full)
-    out.write(plain)
+    if data.size:
+        m = re.fullmatch(b"fernetfs/v1 ([0-9a-f]{32})\n", data.read(0, 45))
+        if not m:
+            raise Damaged("malformed file header")
+        file_id = bytes.fromhex(m[1].decode())
+        key = fernet(derive("fernetfs v1 content key", file_id))
+        put_back(data, key, journal.get(file_id, []))
+        body = data.end - 45
+        if body < token_len(15) + 1:  # the shortest last line
+            raise Damaged("file cut short (%d bytes)" % data.end)
+        full = (body - token_len(15) - 1) // line_len  # lines before the last one
+        step = max(1, (1 << 20) // line_len)  # lines read at a time
+        for at in range(0, full, step):
+            block = data.read(45 + at * line_len, min(step, full - at) * line_len)
+            for i in range(at, min(at + step, full)):
+                line = block[(i - at) * line_len : (i - at + 1) * line_len]
+                if not line.strip(b"\0"):  # a hole: C zero bytes
+                    out.write(bytes(chunk))
+                elif line[-1] != ord("\n"):
+                    raise Damaged("chunk %d: line does not end in LF" % i)
+                else:
+                    out.write(open_chunk(key, i, line[:-1], last=False))
+        rest = data.read(45 + full * line_len, body - full * line_len)  # less than 2 lines
+        token = rest.split(b"\n")[0]
+        plain = open_chunk(key, full, token, last=True)
+        if rest[len(token) :] != b"\n" * (16 - len(plain) % 16):  # p = its PKCS7 pad length
+            raise Damaged("chunk %d: not followed by exactly its pad length of LFs" % full)
+        out.write(plain)
+    data.check_end()  # an empty file is an empty backing file
 
 
 def link_target(link):
@@ -510,13 +546,28 @@ def restore(dir_fd, dst, shown):
 
 
 def restore_file(dir_fd, name, dst):
-    data = read_small(dir_fd, name)  # not a regular file if replaced since it was listed
-    with open(dst, "xb") as out:
+    """Decrypt into a temporary file beside dst, put in place only once the
+    whole file verified: a damaged file is left out, never restored short."""
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY, dir_fd=dir_fd)
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # replaced since it was listed
+            raise Damaged("%r is not a regular file" % name)
+        tmp_fd, tmp = tempfile.mkstemp(prefix=".recover.py-", dir=os.path.dirname(dst))
         try:
-            decrypt_content(data, out)
-        except Damaged:
-            os.unlink(dst)  # a damaged file is left out, never restored short
-            raise
+            with open(tmp_fd, "wb") as out:
+                decrypt_content(Backing(fd), out)
+                os.fchmod(out.fileno(), 0o666 & ~umask)
+            try:
+                os.link(tmp, dst)  # unlike rename, never replaces what is there
+            except OSError as e:
+                if e.errno == errno.EEXIST or os.path.lexists(dst):
+                    raise FileExistsError(dst) from None
+                os.rename(tmp, dst)  # a filesystem without hard links (FAT)
+        finally:
+            if os.path.lexists(tmp):
+                os.unlink(tmp)
+    finally:
+        os.close(fd)
 
 
 def damaged(what, error):
@@ -524,7 +575,8 @@ def damaged(what, error):
     problems.append(what)
 
 
-problems = []
+problems, umask = [], os.umask(0o022)
+os.umask(umask)  # restored files get the mode a new file gets here
 try:
     journal = journal_records()
     restore(root, outdir, "/")
