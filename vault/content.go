@@ -70,6 +70,9 @@ type Content struct {
 	// jr is the mount's undo journal (nil: in-place writes are not
 	// journaled, as in the offline commands).
 	jr *Journal
+	// tail is the last chunk as the last change wrote it (guarded by
+	// mu, exclusive).
+	tail tailCache
 
 	// Test hooks for golden files; nil in normal use. newID fills a new
 	// file's ID, iv the IV of a chunk about to be sealed.

@@ -109,7 +109,7 @@ func BenchmarkContentWriteAtUnaligned(b *testing.B) {
 // rewrites the old last chunk as a full one), starting over at
 // benchFileSize.
 func BenchmarkContentWriteAtAppend(b *testing.B) {
-	for _, size := range []int{4 << 10, 1 << 20} {
+	for _, size := range []int{4 << 10, 10 << 10, 1 << 20} {
 		b.Run(fmt.Sprintf("%dKiB", size>>10), func(b *testing.B) {
 			v := newTestVault(b, CreateOptions{})
 			c, _ := newFileContent(b, v)

@@ -114,6 +114,7 @@ func copyCatchingFault(dst, src []byte) (ok bool) {
 func (c *Content) Close() error {
 	c.mu.Lock() // wait for readers copying out of a mapping
 	defer c.mu.Unlock()
+	c.dropTail()
 	c.dio.close()
 	c.bm.mu.Lock()
 	defer c.bm.mu.Unlock()

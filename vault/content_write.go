@@ -239,6 +239,10 @@ type writePlan struct {
 	// in-place write.
 	olds  [4]segment
 	nolds int
+	// tailPlain and tailLine are the old last chunk's plaintext and
+	// line from the Content's tail cache, if tailHit.
+	tailPlain, tailLine []byte
+	tailHit             bool
 }
 
 // oldBytes returns the old backing bytes [lo, hi) if fillSpecials read
@@ -267,6 +271,7 @@ func (c *Content) modify(s, size, newSize int64, p []byte, off int64) (done int6
 	defer func() {
 		if err != nil {
 			c.bsize.Store(-1)
+			c.tail.fk = nil
 		} else {
 			c.bsize.Store(c.lay.backingSize(newSize))
 		}
@@ -285,6 +290,9 @@ func (c *Content) modify(s, size, newSize int64, p []byte, off int64) (done int6
 	}
 	w.newLast, w.newLen = w.lay.lastChunk(newSize)
 	w.plan()
+	if !fresh {
+		w.tailPlain, w.tailLine, w.tailHit = c.tailFor(w.fk, s, w.oldLast, w.oldLen)
+	}
 
 	// One buffer holds scratch plaintext, the old lines read back, and
 	// the new lines (with the header line for a new file).
@@ -321,6 +329,7 @@ func (c *Content) modify(s, size, newSize int64, p []byte, off int64) (done int6
 	if done, err := w.store(segs[:nsegs]); err != nil {
 		return done, fmt.Errorf("%s: %w", c.Name(), err)
 	}
+	c.keepTail(&w, segs[:nsegs], w.tailHit)
 	if fresh {
 		c.fk.Store(w.fk)
 	}
@@ -634,6 +643,18 @@ func (w *writePlan) fillSpecials(scratch []byte, slot int64, oldBuf []byte) erro
 			continue
 		}
 		a, b := w.specials[k].idx, w.specials[j-1].idx
+		if w.tailHit && a == w.oldLast && b == a {
+			// The old last chunk as the previous change wrote it.
+			lines := oldBuf[:copy(oldBuf, w.tailLine)]
+			w.olds[w.nolds] = segment{at: w.lay.lineOff(a), b: lines}
+			w.nolds++
+			oldBuf = oldBuf[len(lines):]
+			sc := scratch[int64(k)*slot : int64(k+1)*slot]
+			copy(sc, w.tailPlain)
+			w.assemble(k, sc, true)
+			k++
+			continue
+		}
 		start := w.lay.lineOff(a)
 		end := w.oldLineEnd(b)
 		if b == w.newLast && b < w.oldLast {
