@@ -170,7 +170,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		st.Size = 0
 	}
 	ch = n.newChild(ctx, d, name, backing, &st, out)
-	return ch, n.r.newHandle(ch.Operations().(*node), of, flags), n.r.openFlags(), 0
+	return ch, n.r.newHandle(ch.Operations().(*node), of, flags), n.r.openFlags(flags), 0
 }
 
 // Mkdir makes the backing directory with its directory IV.

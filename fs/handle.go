@@ -47,10 +47,23 @@ const openFlags = fuse.FOPEN_KEEP_CACHE | fuse.FOPEN_NOFLUSH
 // backing file under its locks).
 const sharedOpenFlags = fuse.FOPEN_DIRECT_IO | fuse.FOPEN_NOFLUSH
 
-// openFlags is what opens return on this mount.
-func (r *root) openFlags() uint32 {
+// openFlags is what an open with flags returns on this mount. A
+// write-only handle also gets FOPEN_DIRECT_IO: its writes come as they
+// were made instead of through the kernel's page cache, which ends a
+// request at a page it did not fill whole and has never read (so tar's
+// 10 KiB writes, which start inside a page, arrived as two requests,
+// each rewriting the file's last chunk), and which asks for
+// security.capability before a handle's first write. Nothing can read
+// or map through such a handle, and the kernel drops the cached pages a
+// direct write covers, so readers of the file through other handles see
+// the new bytes as before. The written bytes are not left in the page
+// cache: the first read of them comes to the vault.
+func (r *root) openFlags(flags uint32) uint32 {
 	if r.v.SharedStorage() {
 		return sharedOpenFlags
+	}
+	if flags&syscall.O_ACCMODE == syscall.O_WRONLY {
+		return openFlags | fuse.FOPEN_DIRECT_IO
 	}
 	return openFlags
 }
@@ -196,7 +209,7 @@ func (n *node) Open(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuse
 	} else if acc != syscall.O_WRONLY {
 		of.c.WillRead()
 	}
-	return n.r.newHandle(n, of, flags), n.r.openFlags(), 0
+	return n.r.newHandle(n, of, flags), n.r.openFlags(flags), 0
 }
 
 // checkOpen refuses to open a damaged file whose backing size fits no

@@ -48,7 +48,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	}
 	n.r.fillAttr(n, &out.Attr, &st, nil, "", "")
 	ch = n.NewInode(ctx, n.r.newNode(k, unix.S_IFREG), n.r.stableAttr(k, unix.S_IFREG))
-	return ch, n.r.newHandle(ch.Operations().(*node), of, flags), n.r.openFlags(), 0
+	return ch, n.r.newHandle(ch.Operations().(*node), of, flags), n.r.openFlags(flags), 0
 }
 
 // linkOpen links the backing file of tn, a node with no name (made by
