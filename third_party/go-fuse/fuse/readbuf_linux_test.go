@@ -70,3 +70,69 @@ func TestReadBufPoolReleasesIdleTails(t *testing.T) {
 		t.Errorf("the tails of the buffers returned first were not released")
 	}
 }
+
+// A run of smallRunRelease small requests gives back every resident
+// tail: those of the free buffers at once, that of a buffer a reader
+// held meanwhile when it comes back. Fewer small requests release
+// nothing.
+func TestReadBufPoolReleasesTailsAfterSmallRun(t *testing.T) {
+	const size = 1 << 20
+	p := newReadBufPool(size, size+logicalBlockSize)
+	var bufs [][]byte
+	for i := 0; i < 3; i++ {
+		b := p.get()
+		for j := range b {
+			b[j] = 1
+		}
+		bufs = append(bufs, b)
+	}
+	for _, b := range bufs {
+		p.put(b, size)
+	}
+	// bufs[2] is out again, as with a reader waiting in read(2).
+	if b := p.get(); &b[0] != &bufs[2][0] {
+		t.Fatal("get did not return the most recently put buffer")
+	}
+	small := func(n int) {
+		for i := 0; i < n; i++ {
+			b := p.get()
+			p.put(b[:100], 100)
+		}
+	}
+	small(smallRunRelease - 1)
+	// bufs[0]'s tail went when the third large one came back
+	// (maxDirtyFree).
+	for i, b := range bufs[1:] {
+		if residentTail(t, p, b) == 0 {
+			t.Fatalf("buffer %d lost its tail after %d small requests", i+1, smallRunRelease-1)
+		}
+	}
+	small(1)
+	for i, b := range bufs[1:2] {
+		if got := residentTail(t, p, b); got != 0 {
+			t.Errorf("free buffer %d keeps %d resident pages after %d small requests", i+1, got, smallRunRelease)
+		}
+	}
+	if p.dirtyFree != 0 {
+		t.Errorf("dirtyFree = %d, want 0", p.dirtyFree)
+	}
+	if residentTail(t, p, bufs[2]) == 0 {
+		t.Fatalf("a buffer still held lost its tail")
+	}
+	p.put(bufs[2][:100], 100)
+	if got := residentTail(t, p, bufs[2]); got != 0 {
+		t.Errorf("a held buffer keeps %d resident pages after coming back from a small request", got)
+	}
+	// A large request starts a new run: its tail is kept.
+	b := p.get()
+	for j := range b {
+		b[j] = 1
+	}
+	p.put(b, size)
+	if residentTail(t, p, b) == 0 {
+		t.Errorf("a large request right after the run lost its tail")
+	}
+	if p.dirtyFree != 1 {
+		t.Errorf("dirtyFree = %d, want 1", p.dirtyFree)
+	}
+}
