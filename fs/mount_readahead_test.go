@@ -9,9 +9,11 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// TestMountReadAhead checks that a mount made as root gets the 4 MiB
-// bdi read-ahead window that lets several 1 MiB READs overlap; as
-// another user the kernel's default stays (sysfs is root's).
+// TestMountReadAhead checks that a mount made as root gets the bdi
+// read-ahead window that lets several 1 MiB READs overlap (as another
+// user the kernel's default stays: sysfs is root's), and that the
+// kernel took maxBackground from INIT, so that it keeps the READs of
+// two windows in flight.
 func TestMountReadAhead(t *testing.T) {
 	if os.Geteuid() != 0 {
 		t.Skip("only root may set a bdi's read_ahead_kb")
@@ -27,6 +29,13 @@ func TestMountReadAhead(t *testing.T) {
 		t.Skipf("no bdi sysfs entry: %v", err)
 	}
 	if got, want := strings.TrimSpace(string(b)), fmt.Sprint(bdiReadAhead>>10); got != want {
+		t.Errorf("%s = %s, want %s", path, got, want)
+	}
+	path = fmt.Sprintf("/sys/fs/fuse/connections/%d/max_background", st.Dev)
+	if b, err = os.ReadFile(path); err != nil {
+		t.Skipf("no fusectl entry: %v", err)
+	}
+	if got, want := strings.TrimSpace(string(b)), fmt.Sprint(maxBackground); got != want {
 		t.Errorf("%s = %s, want %s", path, got, want)
 	}
 }
