@@ -85,6 +85,9 @@ type dirState struct {
 	forgotten bool
 	// recent is set by each use, cleared by the eviction scan.
 	recent bool
+	// plus records which entries a listing with attributes has
+	// given the kernel lately (see dirHandle.quiet).
+	plus plusRecord
 }
 
 // acquireDir returns n's open backing directory, opening it through

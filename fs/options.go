@@ -2,6 +2,7 @@ package fs
 
 import (
 	"log"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,4 +37,7 @@ type Options struct {
 	cacheTimeout time.Duration
 	// maxOpenDirs overrides the bound on cached directory fds (tests).
 	maxOpenDirs int
+	// quietEntries, if set, counts the listed entries given to the
+	// kernel without attributes (tests; see dirHandle.quiet).
+	quietEntries *atomic.Int64
 }

@@ -3,6 +3,7 @@ package fs
 import (
 	"context"
 	"syscall"
+	"time"
 
 	gofs "github.com/hanwen/go-fuse/v2/fs"
 	"github.com/hanwen/go-fuse/v2/fuse"
@@ -21,7 +22,8 @@ var _ gofs.NodeOpendirHandler = (*node)(nil)
 // cached listing on a new handle) lands where the backing filesystem
 // would. It also answers READDIRPLUS's per-entry lookups from the
 // backing name of the entry just returned, so listing with attributes
-// costs one statx per entry and no name encryption.
+// costs one statx per entry and no name encryption, and none for
+// entries the kernel holds with fresh attributes (see quiet).
 //
 // Entries whose backing name does not decode are skipped (and logged
 // once).
@@ -32,6 +34,23 @@ type dirHandle struct {
 	// cur is the entry returned last, if curOK.
 	cur   vault.DirEntry
 	curOK bool
+	// idx is cur's index among the stream's entries ("." and ".."
+	// not counted) and next the next one's, while counted: a seek
+	// to a position other than the start makes them unknown.
+	idx, next int
+	counted   bool
+	// quietN is how many entries from the start a recent listing has
+	// given the kernel with attributes (see quiet).
+	quietN int
+}
+
+// plusRecord is a directory's last listing with attributes from its
+// start: when it began and how many entries in a row it answered with
+// attributes so far. owner is the stream that extends it.
+type plusRecord struct {
+	at    time.Time
+	n     int
+	owner *dirHandle
 }
 
 var (
@@ -89,7 +108,85 @@ func (h *dirHandle) load() syscall.Errno {
 		h.up = p.StableAttr().Ino
 	}
 	h.s = st
+	h.idx, h.next, h.counted = 0, 0, true
+	h.beginPlus()
 	return 0
+}
+
+// beginPlus starts a stream at the directory's start: it may leave out
+// the attributes of the entries a listing that began less than half
+// the cache timeout ago gave the kernel, and it extends that record
+// (or, when there is none so recent, starts a new one from now).
+func (h *dirHandle) beginPlus() {
+	h.quietN = 0
+	window := h.n.r.timeout / 2
+	if window <= 0 {
+		return
+	}
+	now := time.Now()
+	ds := h.n.dir()
+	ds.mu.Lock()
+	if p := &ds.plus; p.at.IsZero() || now.Sub(p.at) >= window {
+		*p = plusRecord{at: now}
+	} else {
+		h.quietN = p.n
+	}
+	ds.plus.owner = h
+	ds.mu.Unlock()
+}
+
+// answered notes that the kernel has cur with its attributes, which
+// extends the directory's record if it follows the entries counted.
+func (h *dirHandle) answered() {
+	if !h.counted {
+		return
+	}
+	ds := h.n.dir()
+	ds.mu.Lock()
+	if p := &ds.plus; p.owner == h && p.n == h.idx {
+		p.n++
+	}
+	ds.mu.Unlock()
+}
+
+// quiet reports whether READDIRPLUS may give cur without attributes
+// (node ID 0: the kernel then lists the name and leaves its dentry and
+// inode as they are), sparing a statx and the node bookkeeping. That
+// is so when a listing that began less than half the cache timeout ago
+// gave the kernel this entry with attributes (it is among the first
+// quietN of the stream) and the node it made is still in the tree
+// under this name with the same inode and type: the kernel then holds
+// that entry with attributes valid for at least another half timeout,
+// or newer ones (a lookup, create or setattr since). Whatever the
+// kernel holds, it drops them when their own timeout ends, so leaving
+// them out never shows stale attributes for longer than a listing-free
+// mount would; it only spares refreshing them early. A second listing
+// soon after the first is common: "rm -rf" opens each directory twice
+// and reads it from the start both times, and a listing the kernel
+// cached (FOPEN_CACHE_DIR) is listed again when its pages were
+// reclaimed.
+func (h *dirHandle) quiet() bool {
+	if !h.counted || h.idx >= h.quietN {
+		return false
+	}
+	n := h.n
+	ch := n.GetChild(h.cur.Name)
+	if ch == nil {
+		return false
+	}
+	a := ch.StableAttr()
+	return a.Ino == n.r.ino(fileKey{dev: n.key().dev, ino: h.cur.Ino}) &&
+		(h.cur.Type == 0 || h.cur.Type == a.Mode)
+}
+
+// endPlus lets go of the directory's record when this stream owns it.
+func (h *dirHandle) endPlus() {
+	ds := h.n.dir()
+	ds.mu.Lock()
+	if ds.plus.owner == h {
+		ds.plus.owner = nil
+	}
+	ds.mu.Unlock()
 }
 
 // drop closes the stream; the next read starts it again.
@@ -97,8 +194,10 @@ func (h *dirHandle) drop() {
 	if h.s != nil {
 		h.s.Close()
 		h.s = nil
+		h.endPlus()
 	}
 	h.cur, h.curOK = vault.DirEntry{}, false
+	h.counted = false
 }
 
 // Readdirent returns the next entry; go-fuse serialises calls per
@@ -132,6 +231,8 @@ func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno sy
 		default:
 			e.Ino = n.r.ino(fileKey{dev: n.key().dev, ino: ve.Ino})
 			h.cur, h.curOK = ve, true
+			h.idx = h.next
+			h.next++
 		}
 		return &e, 0
 	}
@@ -151,6 +252,7 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errn
 			return errno
 		}
 	}
+	h.counted = false
 	if err := h.s.Seek(off); err != nil {
 		return h.n.r.errno(h.n, "seekdir", err)
 	}
@@ -158,11 +260,19 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errn
 }
 
 // Lookup serves READDIRPLUS for the entry just returned, using its
-// backing name from the stream; other names take the normal path.
+// backing name from the stream; other names take the normal path. An
+// entry the kernel already holds with fresh attributes (see quiet) is
+// answered with an error, which go-fuse turns into node ID 0.
 func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
 	n := h.n
 	if !h.curOK || h.cur.Name != name {
 		return n.Lookup(ctx, name, out)
+	}
+	if h.quiet() {
+		if c := n.r.opts.quietEntries; c != nil {
+			c.Add(1)
+		}
+		return nil, syscall.EEXIST
 	}
 	backing := h.cur.Backing
 	defer n.r.guard("lookup", &errno)
@@ -175,7 +285,9 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	if err := statAt(d.Fd(), backing, &st); err != nil {
 		return nil, n.r.errno(n, "lookup", err)
 	}
-	return n.newChild(ctx, d, name, backing, &st, out), 0
+	ch = n.newChild(ctx, d, name, backing, &st, out)
+	h.answered()
+	return ch, 0
 }
 
 // Fsyncdir syncs the backing directory.
