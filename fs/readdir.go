@@ -42,6 +42,9 @@ type dirHandle struct {
 	// quietN is how many entries from the start a recent listing has
 	// given the kernel with attributes (see quiet).
 	quietN int
+	// de is the entry Readdirent returns, which go-fuse copies: one
+	// per handle instead of an allocation per entry.
+	de fuse.DirEntry
 }
 
 // plusRecord is a directory's last listing with attributes from its
@@ -219,22 +222,24 @@ func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno sy
 		if !ok {
 			return nil, 0
 		}
-		e := fuse.DirEntry{Name: ve.Name, Mode: ve.Type, Off: off}
+		h.de = fuse.DirEntry{Name: ve.Name, Mode: ve.Type, Off: off}
+		e := &h.de
 		switch {
-		case ve.Backing == ".":
-			e.Mode, e.Ino = unix.S_IFDIR, h.self
-		case ve.Backing == "..":
-			e.Mode, e.Ino = unix.S_IFDIR, h.up
 		case ve.Err != nil:
-			n.r.logOnce("name "+ve.Backing, "%s: skipping entry with undecodable backing name %q: %v", n.r.path(n), ve.Backing, ve.Err)
+			b := h.s.Backing()
+			n.r.logOnce("name "+b, "%s: skipping entry with undecodable backing name %q: %v", n.r.path(n), b, ve.Err)
 			continue
+		case ve.Name == ".":
+			e.Mode, e.Ino = unix.S_IFDIR, h.self
+		case ve.Name == "..":
+			e.Mode, e.Ino = unix.S_IFDIR, h.up
 		default:
 			e.Ino = n.r.ino(fileKey{dev: n.key().dev, ino: ve.Ino})
 			h.cur, h.curOK = ve, true
 			h.idx = h.next
 			h.next++
 		}
-		return &e, 0
+		return e, 0
 	}
 }
 
@@ -274,7 +279,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		}
 		return nil, syscall.EEXIST
 	}
-	backing := h.cur.Backing
+	backing := h.s.Backing()
 	defer n.r.guard("lookup", &errno)
 	d, errno := n.acquireDir()
 	if errno != 0 {

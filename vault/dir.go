@@ -1,6 +1,7 @@
 package vault
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -367,6 +368,33 @@ func (d *Dir) decryptName(e *DirEntry) {
 	if e.Err != nil {
 		e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
 	}
+}
+
+// decryptShort sets e.Name from the backing name b when b is a short
+// name token that decrypts under the directory's main IV to a valid
+// name, and reports whether it did, without allocating anything but the
+// name. Everything else (plaintext-name vaults, reserved and long names,
+// conflict copies, damaged names, names under another IV) is left to
+// decryptName: a canonical token holds only base64 characters, so it
+// is never one of the names a listing leaves out or relabels, and it
+// gets the name decryptName would give it.
+func (d *Dir) decryptShort(b []byte, e *DirEntry) bool {
+	if d.v.PlaintextNames() || len(b) > maxBackingNameLen ||
+		bytes.HasPrefix(b, []byte(reservedPrefix)) || bytes.HasPrefix(b, []byte(reservedTmpPrefix)) {
+		return false
+	}
+	nc := d.v.getNameCodec(d.v.keys.NameKey())
+	defer d.v.putNameCodec(nc)
+	plain, err := nc.s.Open(d.iv, b)
+	if err != nil {
+		return false
+	}
+	name := string(plain)
+	if CheckPlainName(name) != nil {
+		return false
+	}
+	e.Name = name
+	return true
 }
 
 // undecoded is entry i of a snapshot not decrypted yet, without Name.

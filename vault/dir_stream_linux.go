@@ -32,6 +32,10 @@ type Stream struct {
 	// of its IV; next indexes it (stream positions are next+1).
 	decoded []DirEntry
 	next    int
+	// last is the backing name of the entry Next returned last: in buf,
+	// or lastDecoded in a decoded listing.
+	last        []byte
+	lastDecoded string
 }
 
 // streamBufSize is the getdents buffer: about 250 entries of encrypted
@@ -123,13 +127,18 @@ func (s *Stream) start() error {
 }
 
 // Next returns the next entry and the position after it, or ok false at
-// the end. "." and ".." are returned as entries of those names (Backing
-// the same, Ino the backing inode). An entry whose name does not decode
-// comes with Err set (wrapping ErrCorrupt); err is a failure to read
-// the directory.
+// the end. "." and ".." are returned as entries of those names (Ino the
+// backing inode). An entry whose name does not decode comes with Err set
+// (wrapping ErrCorrupt); err is a failure to read the directory.
+//
+// Backing may be left empty, so that a listing allocates only the
+// plaintext name of each entry: Backing gives it.
 func (s *Stream) Next() (e DirEntry, pos uint64, ok bool, err error) {
+	s.last, s.lastDecoded = nil, ""
 	if s.decoded != nil {
-		return s.nextDecoded()
+		e, pos, ok, err = s.nextDecoded()
+		s.lastDecoded = e.Backing
+		return e, pos, ok, err
 	}
 	d := s.d
 	for {
@@ -153,22 +162,49 @@ func (s *Stream) Next() (e DirEntry, pos uint64, ok bool, err error) {
 			return DirEntry{}, 0, false, d.pathErr("getdents", ".", fmt.Errorf("malformed directory entry"))
 		}
 		s.rest = rest
-		e := DirEntry{Backing: string(name), Ino: ino, Type: typ}
+		e := DirEntry{Ino: ino, Type: typ}
 		switch {
-		case e.Backing == "." || e.Backing == "..":
-			e.Name = e.Backing
-		case d.v.PlaintextNames():
-			if IsReservedName(e.Backing) {
+		case string(name) == ".":
+			e.Name, e.Backing = ".", "."
+		case string(name) == "..":
+			e.Name, e.Backing = "..", ".."
+		case d.decryptShort(name, &e):
+		default:
+			e.Backing = string(name)
+			s.slowEntry(&e)
+			if e.Backing == "" {
 				continue
 			}
-			e.Name = e.Backing
-		case skipMetadata(e.Backing):
-			continue
-		default:
-			d.decryptName(&e)
 		}
+		s.last = name
 		return e, off, true, nil
 	}
+}
+
+// slowEntry fills in e, whose Backing is set, or clears Backing when the
+// listing leaves it out.
+func (s *Stream) slowEntry(e *DirEntry) {
+	d := s.d
+	switch {
+	case d.v.PlaintextNames():
+		if IsReservedName(e.Backing) {
+			e.Backing = ""
+			return
+		}
+		e.Name = e.Backing
+	case skipMetadata(e.Backing):
+		e.Backing = ""
+	default:
+		d.decryptName(e)
+	}
+}
+
+// Backing is the backing name of the entry Next returned last.
+func (s *Stream) Backing() string {
+	if s.last != nil {
+		return string(s.last)
+	}
+	return s.lastDecoded
 }
 
 // nextDecoded is Next over a listing decrypted at the start: positions

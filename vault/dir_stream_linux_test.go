@@ -12,8 +12,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// readStream reads s to its end, returning the entries and the position
-// after each.
+// readStream reads s to its end, returning the entries (with Backing
+// set from s.Backing, which must agree with any Backing Next set) and
+// the position after each.
 func readStream(t *testing.T, s *Stream) ([]DirEntry, []uint64) {
 	t.Helper()
 	var ents []DirEntry
@@ -24,7 +25,15 @@ func readStream(t *testing.T, s *Stream) ([]DirEntry, []uint64) {
 			t.Fatal(err)
 		}
 		if !ok {
+			if b := s.Backing(); b != "" {
+				t.Errorf("Backing %q after the end", b)
+			}
 			return ents, pos
+		}
+		if b := s.Backing(); e.Backing != "" && e.Backing != b {
+			t.Errorf("entry %+v, Backing() %q", e, b)
+		} else {
+			e.Backing = b
 		}
 		ents = append(ents, e)
 		pos = append(pos, p)
@@ -213,5 +222,56 @@ func TestStreamAltIV(t *testing.T) {
 	}
 	if e, _, ok, err := s.Next(); !ok || err != nil || e.Name != ents[2].Name {
 		t.Errorf("after seek: %q %v %v, want %q", e.Name, ok, err, ents[2].Name)
+	}
+}
+
+// TestDecryptShortAgrees checks the stream's fast path against
+// decryptName on backing names of every kind: where decryptShort
+// accepts a name it must give the name decryptName gives, and it must
+// accept the ordinary short tokens it exists for.
+func TestDecryptShortAgrees(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	root := openRoot(t, v)
+	other := make([]byte, DirIVLen)
+	other[0] = 1
+	short := createFile(t, root, "a.txt")
+	long := createFile(t, root, strings.Repeat("L", 200))
+	theirs, _, err := v.EncryptName(other, "theirs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ok := map[string]bool{short: true}
+	names := []string{
+		short, long, theirs, LongNameSidecar(long), DirIVName, HeaderBackupName, "junk", "",
+		short + ".sync-conflict-20261204-101500-ABCDEFG", short + " (conflicted copy 2026-12-04)",
+		"fernetfs.sync-conflict-20261204-101500-ABCDEFG.diriv", ".fernetfs.tmp",
+		short[:len(short)-4], short + "AAAA", strings.ToUpper(short[:1]) + short[1:],
+	}
+	// Tokens of impossible names, as a damaged or forged entry holds.
+	nc := v.getNameCodec(v.keys.NameKey())
+	for _, n := range []string{"a/b", ".", "..", ""} {
+		names = append(names, string(nc.sealString(root.iv, n)))
+	}
+	v.putNameCodec(nc)
+	for _, n := range []string{"b", strings.Repeat("x", 170), "..x", "with space"} {
+		b := createFile(t, root, n)
+		ok[b] = len(b) <= 255 && !strings.HasPrefix(b, LongNamePrefix)
+		names = append(names, b)
+	}
+	for _, b := range names {
+		var fast DirEntry
+		accepted := root.decryptShort([]byte(b), &fast)
+		slow := DirEntry{Backing: b}
+		root.decryptName(&slow)
+		if accepted && (slow.Err != nil || slow.Name != fast.Name) {
+			t.Errorf("%q: decryptShort gives %q, decryptName %q (%v)", b, fast.Name, slow.Name, slow.Err)
+		}
+		if ok[b] && !accepted {
+			t.Errorf("%q (%q): decryptShort declines an ordinary short name", b, slow.Name)
+		}
+	}
+	pv := newTestVault(t, CreateOptions{PlaintextNames: true})
+	if proot := openRoot(t, pv); proot.decryptShort([]byte("plain"), &DirEntry{}) {
+		t.Error("decryptShort accepts a name in a plaintext-name vault")
 	}
 }
