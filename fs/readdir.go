@@ -45,6 +45,8 @@ type dirHandle struct {
 	// de is the entry Readdirent returns, which go-fuse copies: one
 	// per handle instead of an allocation per entry.
 	de fuse.DirEntry
+	// nameBuf holds the NUL-terminated backing name READDIRPLUS stats.
+	nameBuf []byte
 }
 
 // plusRecord is a directory's last listing with attributes from its
@@ -287,7 +289,8 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	}
 	defer n.releaseDir()
 	var st unix.Statx_t
-	if err := statAt(d.Fd(), backing, &st); err != nil {
+	h.nameBuf = append(append(h.nameBuf[:0], backing...), 0)
+	if err := statAtBuf(d.Fd(), h.nameBuf, &st); err != nil {
 		return nil, n.r.errno(n, "lookup", err)
 	}
 	ch = n.newChild(ctx, d, name, backing, &st, out)

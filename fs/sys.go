@@ -2,6 +2,7 @@ package fs
 
 import (
 	"strconv"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -17,6 +18,23 @@ const statxMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
 func statAt(dirfd int, name string, st *unix.Statx_t) error {
 	return ignoringEINTR(func() error {
 		return unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT, statxMask, st)
+	})
+}
+
+// statAtBuf is statAt for a name given NUL-terminated in buf, so that a
+// caller statting many names (a listing's) reuses one buffer instead of
+// a copy of each name.
+func statAtBuf(dirfd int, buf []byte, st *unix.Statx_t) error {
+	if len(buf) == 0 || buf[len(buf)-1] != 0 {
+		return unix.EINVAL
+	}
+	return ignoringEINTR(func() error {
+		_, _, e := unix.Syscall6(unix.SYS_STATX, uintptr(dirfd), uintptr(unsafe.Pointer(&buf[0])),
+			unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT, statxMask, uintptr(unsafe.Pointer(st)), 0)
+		if e != 0 {
+			return e
+		}
+		return nil
 	})
 }
 
