@@ -42,6 +42,12 @@ type dirHandle struct {
 	// quietN is how many entries from the start a recent listing has
 	// given the kernel with attributes (see quiet).
 	quietN int
+	// start is when the stream began at the directory's start; full
+	// is how many entries from there it has answered, all with
+	// attributes, while allFull.
+	start   time.Time
+	full    int
+	allFull bool
 	// de is the entry Readdirent returns, which go-fuse copies: one
 	// per handle instead of an allocation per entry.
 	de fuse.DirEntry
@@ -123,16 +129,16 @@ func (h *dirHandle) load() syscall.Errno {
 // the cache timeout ago gave the kernel, and it extends that record
 // (or, when there is none so recent, starts a new one from now).
 func (h *dirHandle) beginPlus() {
-	h.quietN = 0
+	h.quietN, h.full, h.allFull = 0, 0, true
 	window := h.n.r.timeout / 2
 	if window <= 0 {
 		return
 	}
-	now := time.Now()
+	h.start = time.Now()
 	ds := h.n.dir()
 	ds.mu.Lock()
-	if p := &ds.plus; p.at.IsZero() || now.Sub(p.at) >= window {
-		*p = plusRecord{at: now}
+	if p := &ds.plus; p.at.IsZero() || h.start.Sub(p.at) >= window {
+		*p = plusRecord{at: h.start}
 	} else {
 		h.quietN = p.n
 	}
@@ -140,16 +146,28 @@ func (h *dirHandle) beginPlus() {
 	ds.mu.Unlock()
 }
 
-// answered notes that the kernel has cur with its attributes, which
-// extends the directory's record if it follows the entries counted.
+// answered notes that the kernel has cur with its attributes. That
+// extends the directory's record if cur follows the entries it
+// counts; and once this stream has answered, all with attributes, as
+// many entries from the start as the record counts, the record becomes
+// this stream's (younger) one. So a listing that finds the nodes gone
+// (the kernel forgot them) renews the record instead of leaving it to
+// expire from an older listing's start.
 func (h *dirHandle) answered() {
 	if !h.counted {
 		return
 	}
 	ds := h.n.dir()
 	ds.mu.Lock()
-	if p := &ds.plus; p.owner == h && p.n == h.idx {
-		p.n++
+	if p := &ds.plus; p.owner == h {
+		if h.allFull && h.full == h.idx {
+			h.full++
+			if h.full >= p.n {
+				p.at, p.n = h.start, h.full
+			}
+		} else if p.n == h.idx {
+			p.n++
+		}
 	}
 	ds.mu.Unlock()
 }
@@ -276,6 +294,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 		return n.Lookup(ctx, name, out)
 	}
 	if h.quiet() {
+		h.allFull = false
 		if c := n.r.opts.quietEntries; c != nil {
 			c.Add(1)
 		}

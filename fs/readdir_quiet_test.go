@@ -193,3 +193,57 @@ func TestRelistingShowsOutOfBandAttributes(t *testing.T) {
 	}
 	t.Logf("%d entries given without attributes", quiet.Load())
 }
+
+// TestPlusRecord follows a directory's record of its last listing with
+// attributes through streams that answer entries with attributes or
+// leave them out: a stream that answers as many entries as the record
+// counts, all with attributes, renews it; one that left some out only
+// extends it; an expired record is started again.
+func TestPlusRecord(t *testing.T) {
+	r := &root{timeout: time.Minute}
+	n := &node{r: r, ext: &nodeExt{dir: &dirState{}}}
+	ds := n.dir()
+	// list answers entries 0..upto-1 of a new stream, leaving out
+	// the attributes of those below quiet.
+	list := func(upto, quiet int) *dirHandle {
+		h := &dirHandle{n: n, counted: true}
+		h.beginPlus()
+		for i := range upto {
+			h.idx = i
+			if i < quiet {
+				if i >= h.quietN {
+					t.Fatalf("entry %d left out beyond the %d the record allows", i, h.quietN)
+				}
+				h.allFull = false
+				continue
+			}
+			h.answered()
+		}
+		return h
+	}
+	h1 := list(10, 0)
+	if ds.plus.n != 10 || !ds.plus.at.Equal(h1.start) {
+		t.Fatalf("after a first listing: record %d from %v, want 10 from %v", ds.plus.n, ds.plus.at, h1.start)
+	}
+	h2 := list(6, 0)
+	if h2.quietN != 10 || ds.plus.n != 10 || !ds.plus.at.Equal(h1.start) {
+		t.Fatalf("a stream stopped early changed the record: %d from %v (quietN %d)", ds.plus.n, ds.plus.at, h2.quietN)
+	}
+	h3 := list(12, 0)
+	if ds.plus.n != 12 || !ds.plus.at.Equal(h3.start) {
+		t.Fatalf("a full second listing: record %d from %v, want 12 from %v", ds.plus.n, ds.plus.at, h3.start)
+	}
+	list(15, 5)
+	if ds.plus.n != 15 || !ds.plus.at.Equal(h3.start) {
+		t.Fatalf("a listing that left entries out: record %d from %v, want 15 from %v", ds.plus.n, ds.plus.at, h3.start)
+	}
+	ds.plus.at = ds.plus.at.Add(-r.timeout)
+	h5 := list(3, 0)
+	if h5.quietN != 0 || ds.plus.n != 3 || !ds.plus.at.Equal(h5.start) {
+		t.Fatalf("after the record expired: quietN %d, record %d from %v", h5.quietN, ds.plus.n, ds.plus.at)
+	}
+	h5.endPlus()
+	if ds.plus.owner != nil {
+		t.Error("a closed stream still owns the record")
+	}
+}
