@@ -48,6 +48,10 @@ type dirHandle struct {
 	start   time.Time
 	full    int
 	allFull bool
+	// quietAll is set when a recent listing gave the kernel every
+	// entry with attributes (the record is complete), so any entry of
+	// this stream may be left out, also after a seek.
+	quietAll bool
 	// de is the entry Readdirent returns, which go-fuse copies: one
 	// per handle instead of an allocation per entry.
 	de fuse.DirEntry
@@ -62,6 +66,9 @@ type plusRecord struct {
 	at    time.Time
 	n     int
 	owner *dirHandle
+	// complete: the n entries are the whole directory (the stream
+	// counting them reached its end).
+	complete bool
 }
 
 var (
@@ -129,7 +136,7 @@ func (h *dirHandle) load() syscall.Errno {
 // the cache timeout ago gave the kernel, and it extends that record
 // (or, when there is none so recent, starts a new one from now).
 func (h *dirHandle) beginPlus() {
-	h.quietN, h.full, h.allFull = 0, 0, true
+	h.quietN, h.full, h.allFull, h.quietAll = 0, 0, true, false
 	window := h.n.r.timeout / 2
 	if window <= 0 {
 		return
@@ -140,7 +147,7 @@ func (h *dirHandle) beginPlus() {
 	if p := &ds.plus; p.at.IsZero() || h.start.Sub(p.at) >= window {
 		*p = plusRecord{at: h.start}
 	} else {
-		h.quietN = p.n
+		h.quietN, h.quietAll = p.n, p.complete
 	}
 	ds.plus.owner = h
 	ds.mu.Unlock()
@@ -163,7 +170,7 @@ func (h *dirHandle) answered() {
 		if h.allFull && h.full == h.idx {
 			h.full++
 			if h.full >= p.n {
-				p.at, p.n = h.start, h.full
+				p.at, p.n, p.complete = h.start, h.full, false
 			}
 		} else if p.n == h.idx {
 			p.n++
@@ -177,7 +184,10 @@ func (h *dirHandle) answered() {
 // inode as they are), sparing a statx and the node bookkeeping. That
 // is so when a listing that began less than half the cache timeout ago
 // gave the kernel this entry with attributes (it is among the first
-// quietN of the stream) and the node it made is still in the tree
+// quietN of the stream, or that listing was of the whole directory,
+// which also covers a stream the kernel continues at a position
+// other than the start when pages of its cached listing went
+// missing) and the node it made is still in the tree
 // under this name with the same inode and type: the kernel then holds
 // that entry with attributes valid for at least another half timeout,
 // or newer ones (a lookup, create or setattr since). Whatever the
@@ -189,7 +199,7 @@ func (h *dirHandle) answered() {
 // cached (FOPEN_CACHE_DIR) is listed again when its pages were
 // reclaimed.
 func (h *dirHandle) quiet() bool {
-	if !h.counted || h.idx >= h.quietN {
+	if !h.quietAll && (!h.counted || h.idx >= h.quietN) {
 		return false
 	}
 	n := h.n
@@ -200,6 +210,20 @@ func (h *dirHandle) quiet() bool {
 	a := ch.StableAttr()
 	return a.Ino == n.r.ino(fileKey{dev: n.key().dev, ino: h.cur.Ino}) &&
 		(h.cur.Type == 0 || h.cur.Type == a.Mode)
+}
+
+// reachedEnd marks the directory's record complete when this stream,
+// counting from the start, has reached the end with every entry in it.
+func (h *dirHandle) reachedEnd() {
+	if !h.counted || h.n.r.timeout <= 0 {
+		return
+	}
+	ds := h.n.dir()
+	ds.mu.Lock()
+	if p := &ds.plus; p.owner == h && p.n == h.next {
+		p.complete = true
+	}
+	ds.mu.Unlock()
 }
 
 // endPlus lets go of the directory's record when this stream owns it.
@@ -240,6 +264,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno sy
 			return nil, n.r.errno(n, "readdir", err)
 		}
 		if !ok {
+			h.reachedEnd()
 			return nil, 0
 		}
 		h.de = fuse.DirEntry{Name: ve.Name, Mode: ve.Type, Off: off}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/fernetfs/fernetfs/vault"
 )
 
@@ -246,4 +248,82 @@ func TestPlusRecord(t *testing.T) {
 	if ds.plus.owner != nil {
 		t.Error("a closed stream still owns the record")
 	}
+}
+
+// TestRelistingAfterSeek lists a directory whole with attributes, then
+// reads it again on a new descriptor from a position past the start
+// (as the kernel does when part of its cached listing went missing):
+// the entries from there on are given without attributes, and the
+// names and attributes are right.
+func TestRelistingAfterSeek(t *testing.T) {
+	_, v := newTestVault(t, vault.CreateOptions{})
+	var quiet atomic.Int64
+	m := mountVault(t, v, Options{cacheTimeout: 10 * time.Minute, quietEntries: &quiet})
+	d := filepath.Join(m.dir, "d")
+	if err := os.Mkdir(d, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	model := map[string]fileAttrs{}
+	for i := range 300 {
+		n := fmt.Sprintf("f%03d-%s", i, strings.Repeat("s", 50))
+		mustWrite(t, filepath.Join(d, n), strings.Repeat("y", i%5))
+		model[n] = fileAttrs{0o644, int64(i % 5)}
+	}
+	compareAttrs(t, "creating", listAttrs(t, d), model)
+	// A change drops the kernel's cached listing.
+	mustWrite(t, filepath.Join(d, "z"), "zz")
+	model["z"] = fileAttrs{0o644, 2}
+	fd, err := unix.Open(d, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd)
+	buf := make([]byte, 1024)
+	nb, err := unix.Getdents(fd, buf)
+	if err != nil || nb == 0 {
+		t.Fatalf("getdents: %d, %v", nb, err)
+	}
+	// The offset after the first few entries, then a fresh descriptor
+	// positioned there.
+	var off int64
+	seen := 0
+	for b := buf[:nb]; len(b) > 0 && seen < 5; seen++ {
+		reclen := int(b[16]) | int(b[17])<<8
+		off = int64(uint64(b[8]) | uint64(b[9])<<8 | uint64(b[10])<<16 | uint64(b[11])<<24 |
+			uint64(b[12])<<32 | uint64(b[13])<<40 | uint64(b[14])<<48 | uint64(b[15])<<56)
+		b = b[reclen:]
+	}
+	fd2, err := unix.Open(d, unix.O_RDONLY|unix.O_DIRECTORY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(fd2)
+	if _, err := unix.Seek(fd2, off, 0); err != nil {
+		t.Fatal(err)
+	}
+	before := quiet.Load()
+	var rest []string
+	for {
+		nb, err := unix.Getdents(fd2, buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if nb == 0 {
+			break
+		}
+		_, _, names := unix.ParseDirent(buf[:nb], -1, nil)
+		rest = append(rest, names...)
+	}
+	if len(rest) == 0 || len(rest) >= len(model) {
+		t.Fatalf("listing from a position after 5 entries gave %d of %d names", len(rest), len(model))
+	}
+	for _, n := range rest {
+		if _, ok := model[n]; !ok {
+			t.Errorf("listing from a position gave %q", n)
+		}
+	}
+	if quiet.Load() == before {
+		t.Error("a listing continued after a seek gave every entry with attributes again")
+	}
+	compareAttrs(t, "a listing continued after a seek", listAttrs(t, d), model)
 }
