@@ -2,6 +2,7 @@ package fs
 
 import (
 	"strconv"
+	"strings"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -16,9 +17,10 @@ const statxMask = unix.STATX_BASIC_STATS | unix.STATX_BTIME
 // following a symlink, so a link planted in BACKING cannot point a
 // stat (or the size derived from it) elsewhere.
 func statAt(dirfd int, name string, st *unix.Statx_t) error {
-	return ignoringEINTR(func() error {
-		return unix.Statx(dirfd, name, unix.AT_SYMLINK_NOFOLLOW|unix.AT_STATX_SYNC_AS_STAT, statxMask, st)
-	})
+	if strings.IndexByte(name, 0) >= 0 {
+		return unix.EINVAL
+	}
+	return statAtBuf(dirfd, append([]byte(name), 0), st)
 }
 
 // statAtBuf is statAt for a name given NUL-terminated in buf, so that a
