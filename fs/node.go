@@ -19,7 +19,7 @@ import (
 // fd, so operations are *at calls relative to that fd.
 //
 // A directory of 100,000 files holds 100,000 nodes, so a node is kept
-// to one 128-byte allocation: the go-fuse Inode, the root, and ext,
+// to one 112-byte allocation: the go-fuse Inode, the root, and ext,
 // which only directories and a few other nodes need.
 type node struct {
 	gofs.Inode

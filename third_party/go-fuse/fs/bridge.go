@@ -184,7 +184,7 @@ func (b *rawBridge) newInode(ctx context.Context, ops InodeEmbedder, id StableAt
 }
 
 // addNewChild inserts the child into the tree. Returns file handle if file != nil.
-// Unless fileFlags has the syscall.O_EXCL bit set, child.stableAttr will be used
+// Unless fileFlags has the syscall.O_EXCL bit set, child.StableAttr() will be used
 // to find an already-known node. If one is found, `child` is ignored and the
 // already-known one is used. The node that was actually used is returned.
 func (b *rawBridge) addNewChild(parent *Inode, name string, child *Inode, file FileHandle, fileFlags uint32, out *fuse.EntryOut) (selected *Inode, fe *fileEntry, entry *nodeEntry) {
@@ -213,7 +213,7 @@ func (b *rawBridge) addNewNode(parent *Inode, name string, child *Inode, file Fi
 	// dir1.Lookup("file") and dir2.Lookup("file") are executed
 	// simultaneously.  The matching StableAttrs ensure that we return the
 	// same node.
-	id := child.stableAttr
+	id := child.StableAttr()
 	if id.Mode & ^(uint32(syscall.S_IFMT)) != 0 {
 		log.Panicf("%#v", id)
 	}
@@ -245,8 +245,8 @@ func (b *rawBridge) addNewNode(parent *Inode, name string, child *Inode, file Fi
 	}
 
 	out.NodeId = child.nodeId
-	out.Generation = child.stableAttr.Gen
-	out.Attr.Ino = child.stableAttr.Ino
+	out.Generation = child.gen
+	out.Attr.Ino = child.ino
 
 	unlockNodes(parent, child)
 
@@ -420,8 +420,8 @@ func (b *rawBridge) lookupDot(ctx *fuse.Context, nodeID uint64, out *fuse.EntryO
 	if errno != 0 {
 		return errnoToStatus(errno)
 	}
-	if child.stableAttr.Ino != nodeID {
-		log.Panicf("NodeLookupNoder.LookupNode(%d) returned inode with Ino %d", nodeID, child.stableAttr.Ino)
+	if child.ino != nodeID {
+		log.Panicf("NodeLookupNoder.LookupNode(%d) returned inode with Ino %d", nodeID, child.ino)
 	}
 
 	child, _, _ = b.addNewNode(nil, "", child, nil, 0, out)
@@ -448,7 +448,7 @@ func (b *rawBridge) lookupDotDot(ctx *fuse.Context, nodeID uint64, out *fuse.Ent
 	if errno != 0 {
 		return errnoToStatus(errno)
 	}
-	if parent.stableAttr.Mode&syscall.S_IFDIR == 0 {
+	if uint32(parent.mode)&syscall.S_IFDIR == 0 {
 		log.Panicf("NodeLookupParenter.LookupParent(%d) returned non-directory parent", nodeID)
 	}
 
@@ -651,11 +651,11 @@ func (b *rawBridge) getattr(ctx context.Context, n *Inode, f FileHandle, out *fu
 	}
 
 	if errno == 0 {
-		if out.Ino != 0 && n.stableAttr.Ino > 1 && out.Ino != n.stableAttr.Ino {
-			b.logf("warning: rawBridge.getattr: overriding ino %d with %d", out.Ino, n.stableAttr.Ino)
+		if out.Ino != 0 && n.ino > 1 && out.Ino != n.ino {
+			b.logf("warning: rawBridge.getattr: overriding ino %d with %d", out.Ino, n.ino)
 		}
-		out.Ino = n.stableAttr.Ino
-		out.Mode = (out.Attr.Mode & 07777) | n.stableAttr.Mode
+		out.Ino = n.ino
+		out.Mode = (out.Attr.Mode & 07777) | uint32(n.mode)
 		b.setAttr(&out.Attr)
 		b.setAttrTimeout(out)
 	}
@@ -677,7 +677,7 @@ func (b *rawBridge) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fus
 		errno = fops.Setattr(ctx, in, out)
 	}
 
-	out.Mode = n.stableAttr.Mode | (out.Mode & 07777)
+	out.Mode = uint32(n.mode) | (out.Mode & 07777)
 	return errnoToStatus(errno)
 }
 
@@ -1296,11 +1296,11 @@ func (b *rawBridge) readDirMaybeLookup(cancel <-chan struct{}, input *fuse.ReadI
 			child, _, _ = b.addNewChild(n, de.Name, child, nil, 0, entryOut)
 			child.setEntryOut(entryOut)
 			b.setEntryOutTimeout(entryOut)
-			if de.Mode&syscall.S_IFMT != child.stableAttr.Mode&syscall.S_IFMT {
+			if de.Mode&syscall.S_IFMT != uint32(child.mode)&syscall.S_IFMT {
 				// The file type has changed behind our back. Use the new value.
-				out.FixMode(child.stableAttr.Mode)
+				out.FixMode(uint32(child.mode))
 			}
-			entryOut.Mode = child.stableAttr.Mode | (entryOut.Mode & 07777)
+			entryOut.Mode = uint32(child.mode) | (entryOut.Mode & 07777)
 		}
 	}
 

@@ -47,11 +47,11 @@ func (b *rawBridge) Statx(cancel <-chan struct{}, in *fuse.StatxIn, out *fuse.St
 	}
 
 	if errno == 0 {
-		if out.Ino != 0 && n.stableAttr.Ino > 1 && out.Ino != n.stableAttr.Ino {
-			b.logf("warning: rawBridge.Statx: overriding ino %d with %d", out.Ino, n.stableAttr.Ino)
+		if out.Ino != 0 && n.ino > 1 && out.Ino != n.ino {
+			b.logf("warning: rawBridge.Statx: overriding ino %d with %d", out.Ino, n.ino)
 		}
-		out.Ino = n.stableAttr.Ino
-		out.Mode = (out.Statx.Mode & 07777) | uint16(n.stableAttr.Mode)
+		out.Ino = n.ino
+		out.Mode = (out.Statx.Mode & 07777) | n.mode
 		b.setStatx(&out.Statx)
 		b.setStatxTimeout(out)
 	}

@@ -118,7 +118,7 @@ func (t *mapIdentityTable) initIdentityTable(firstAutomaticIno uint64, externalN
 // Gen all match. The caller holds t.mu.
 func (t *mapIdentityTable) find(id StableAttr) *Inode {
 	n := t.stableAttrs[id.Ino]
-	if n == nil || (!t.externalNodeID && n.stableAttr != id) {
+	if n == nil || (!t.externalNodeID && n.StableAttr() != id) {
 		return nil
 	}
 	return n
@@ -178,7 +178,7 @@ func (t *mapIdentityTable) registerNew(id StableAttr, child *Inode, exclusive bo
 	defer t.mu.Unlock()
 
 	if !exclusive {
-		if old := t.find(id); old != nil && old != child && old.stableAttr == id {
+		if old := t.find(id); old != nil && old != child && old.StableAttr() == id {
 			// Exact same identity found via a racing lookup (eg. two
 			// dirs linking to the same file, both losing to the same
 			// winner). We don't hold its lock, so we can't change it
@@ -249,8 +249,8 @@ func (t *mapIdentityTable) node(nodeID uint64, fh uint64) (*nodeEntry, *fileEntr
 func (t *mapIdentityTable) forget(n *Inode) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.stableAttrs[n.stableAttr.Ino] == n {
-		delete(t.stableAttrs, n.stableAttr.Ino)
+	if t.stableAttrs[n.ino] == n {
+		delete(t.stableAttrs, n.ino)
 	}
 	// The node ID goes with the Inode registered under it, also when
 	// a newer Inode took its place in stableAttrs.

@@ -54,7 +54,9 @@ func (i *StableAttr) Reserved() bool {
 // copied. Inodes should be obtained by calling Inode.NewInode() or
 // Inode.NewPersistentInode().
 type Inode struct {
-	stableAttr StableAttr
+	// ino, gen and mode are the node's StableAttr, held as fields so
+	// that mode can share a word with changeCounter and the flags.
+	ino, gen uint64
 
 	ops    InodeEmbedder
 	bridge *rawBridge
@@ -80,14 +82,18 @@ type Inode struct {
 	// did not changed, and if it changed - retry the operation.
 	changeCounter uint32
 
+	// mode is StableAttr.Mode: only the file type bits are kept (see
+	// newInodeUnlocked), which fit 16 bits. It never changes.
+	mode uint16
+
 	// persistent indicates that this node should not be removed
 	// from the tree, even if there are no live references. This
 	// must be set on creation, and can only be changed to false
 	// by calling removeRef.
 	// When you change this, you MUST increment changeCounter.
 	//
-	// It sits next to changeCounter and hasKernelRef, so that the
-	// three share one word of the Inode.
+	// It sits next to changeCounter, mode and hasKernelRef, so that
+	// the four share one word of the Inode.
 	persistent bool
 
 	// hasKernelRef records whether the kernel currently holds at
@@ -97,18 +103,21 @@ type Inode struct {
 	// changeCounter.
 	hasKernelRef bool
 
-	// Children of this Inode; nil unless it is a directory, so that
-	// the many files of a large tree do not each carry an empty table.
+	// Children of this Inode; nil unless it is a directory or has
+	// more than one parent (whose others it holds, see
+	// inode_parents.go), so that the many files of a large tree do not
+	// each carry an empty table.
 	// When you change this, you MUST increment changeCounter.
 	children *inodeChildren
 
-	// Parents of this Inode. Can be more than one due to hard links.
+	// The newest parent of this Inode. Can be more than one due to
+	// hard links; see inode_parents.go.
 	// When you change this, you MUST increment changeCounter.
-	parents inodeParents
+	newestParent parentData
 }
 
 func (n *Inode) IsDir() bool {
-	return n.stableAttr.Mode&syscall.S_IFMT == syscall.S_IFDIR
+	return uint32(n.mode)&syscall.S_IFMT == syscall.S_IFDIR
 }
 
 func (n *Inode) embed() *Inode {
@@ -121,7 +130,7 @@ func (n *Inode) EmbeddedInode() *Inode {
 
 func initInode(n *Inode, ops InodeEmbedder, attr StableAttr, bridge *rawBridge, persistent bool, nodeId uint64) {
 	n.ops = ops
-	n.stableAttr = attr
+	n.ino, n.gen, n.mode = attr.Ino, attr.Gen, uint16(attr.Mode)
 	n.bridge = bridge
 	n.persistent = persistent
 	n.nodeId = nodeId
@@ -133,18 +142,18 @@ func initInode(n *Inode, ops InodeEmbedder, attr StableAttr, bridge *rawBridge, 
 // Set node ID and mode in EntryOut
 func (n *Inode) setEntryOut(out *fuse.EntryOut) {
 	out.NodeId = n.nodeId
-	out.Ino = n.stableAttr.Ino
-	out.Mode = (out.Attr.Mode & 07777) | n.stableAttr.Mode
+	out.Ino = n.ino
+	out.Mode = (out.Attr.Mode & 07777) | uint32(n.mode)
 }
 
 // StableAttr returns the (Ino, Gen) tuple for this node.
 func (n *Inode) StableAttr() StableAttr {
-	return n.stableAttr
+	return StableAttr{Mode: uint32(n.mode), Ino: n.ino, Gen: n.gen}
 }
 
 // Mode returns the filetype
 func (n *Inode) Mode() uint32 {
-	return n.stableAttr.Mode
+	return uint32(n.mode)
 }
 
 // Returns the root of the tree
@@ -179,7 +188,7 @@ func (n *Inode) String() string {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 
-	return fmt.Sprintf("%s: %s", n.stableAttr.String(), n.children.String())
+	return fmt.Sprintf("%s: %s", n.StableAttr().String(), n.children.String())
 }
 
 // sortNodes rearranges inode group in consistent order.
@@ -273,7 +282,7 @@ func unlockNodes(ns ...*Inode) {
 func (n *Inode) Forgotten() bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	return !n.hasKernelRef && n.parents.count() == 0 && !n.persistent
+	return !n.hasKernelRef && n.parentCount() == 0 && !n.persistent
 }
 
 // Operations returns the object implementing the file system
@@ -295,7 +304,7 @@ func (n *Inode) Path(root *Inode) string {
 		// the caller won't use the "path" string under lock anyway.
 		p.mu.Lock()
 		// Get last known parent
-		pd, ok := p.parents.get()
+		pd, ok := p.parent()
 		p.mu.Unlock()
 		if !ok {
 			p = nil
@@ -333,11 +342,11 @@ func (n *Inode) Path(root *Inode) string {
 // but it could be also valid if only iparent is locked and ichild was just
 // created and only one goroutine keeps referencing it.
 func (iparent *Inode) setEntry(name string, ichild *Inode) {
-	if ichild.stableAttr.Mode == syscall.S_IFDIR {
+	if uint32(ichild.mode) == syscall.S_IFDIR {
 		// Directories cannot have more than one parent. Clear the map.
 		// This special-case is neccessary because ichild may still have a
 		// parent that was forgotten (i.e. removed from bridge.inoMap).
-		ichild.parents.clear()
+		ichild.clearParents()
 	}
 	iparent.children.set(iparent, name, ichild)
 }
@@ -457,7 +466,7 @@ retry:
 		hasKernelRef = n.hasKernelRef
 		hasChildren = n.children.len() > 0
 		isPersistent = n.persistent
-		for _, p := range n.parents.all() {
+		for _, p := range n.allParents() {
 			parents = append(parents, p)
 			lockme = append(lockme, p.parent)
 		}
@@ -536,7 +545,7 @@ retry:
 			continue retry
 		}
 
-		prev.parents.delete(parentData{name, n})
+		prev.deleteParent(parentData{name, n})
 		n.children.set(n, name, ch)
 		prev.changeCounter++
 		unlockNodes(lockme[:]...)
@@ -566,7 +575,7 @@ func (n *Inode) childrenList() []childEntry {
 func (n *Inode) Parent() (string, *Inode) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	p, ok := n.parents.get()
+	p, ok := n.parent()
 	if !ok {
 		return "", nil
 	}

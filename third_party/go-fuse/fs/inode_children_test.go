@@ -49,7 +49,7 @@ func TestInodeChildren(t *testing.T) {
 	for _, name := range names[n-10:] {
 		if ch := c.get(name); ch == nil {
 			t.Errorf("%s lost in the rebuild", name)
-		} else if pd, ok := ch.parents.get(); !ok || pd.name != name {
+		} else if pd, ok := ch.parent(); !ok || pd.name != name {
 			t.Errorf("%s has parent %v", name, pd)
 		}
 	}

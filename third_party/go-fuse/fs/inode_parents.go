@@ -4,97 +4,128 @@
 
 package fs
 
-// inodeParents stores zero or more parents of an Inode,
-// remembering which one is the most recent.
+// An Inode has zero or more parents and remembers which one is the
+// most recent: that one is held in the Inode by value (newestParent),
+// so that the common single parent costs no allocation of its own; the
+// others (hard links) are kept in a map in the Inode's children struct,
+// which is allocated for them when the Inode is not a directory, so
+// that an Inode needs no word of its own for them.
 //
-// No internal locking: the caller is responsible for preventing
-// concurrent access.
-type inodeParents struct {
-	// newest is the most-recently add()'ed parent; newest.parent is
-	// nil when we don't have any parents. It is held by value, not
-	// through a pointer, so that the common single parent costs no
-	// allocation of its own.
-	newest parentData
-	// other are parents in addition to the newest.
-	// nil or empty when we have <= 1 parents.
-	other map[parentData]struct{}
+// No internal locking: the caller holds the Inode's lock (or otherwise
+// prevents concurrent access).
+
+// otherParents returns the map of parents beyond the newest, nil when
+// there are none.
+func (n *Inode) otherParents() map[parentData]struct{} {
+	if n.children == nil {
+		return nil
+	}
+	return n.children.other
 }
 
-// add adds a parent to the store.
-func (p *inodeParents) add(n parentData) {
+// addParent adds a parent, which becomes the newest.
+func (n *Inode) addParent(p parentData) {
 	// one and only parent
-	if p.newest.parent == nil {
-		p.newest = n
+	if n.newestParent.parent == nil {
+		n.newestParent = p
 	}
-	// already known as `newest`
-	if p.newest == n {
+	// already known as newest
+	if n.newestParent == p {
 		return
 	}
-	// old `newest` gets displaced into `other`
-	if p.other == nil {
-		p.other = make(map[parentData]struct{})
+	// old newest gets displaced into the others
+	if n.children == nil {
+		n.children = &inodeChildren{}
 	}
-	p.other[p.newest] = struct{}{}
-	// new parent becomes `newest` (possibly moving up from `other`)
-	delete(p.other, n)
-	p.newest = n
+	if n.children.other == nil {
+		n.children.other = make(map[parentData]struct{})
+	}
+	n.children.other[n.newestParent] = struct{}{}
+	// new parent becomes newest (possibly moving up from the others)
+	delete(n.children.other, p)
+	n.newestParent = p
 }
 
-// get returns the most recent parent, and false if there is no parent
-// at all. It returns a copy: callers use it after unlocking the Inode.
-func (p *inodeParents) get() (parentData, bool) {
-	return p.newest, p.newest.parent != nil
+// parent returns the most recent parent, and false if there is no
+// parent at all. It returns a copy: callers use it after unlocking the
+// Inode.
+func (n *Inode) parent() (parentData, bool) {
+	return n.newestParent, n.newestParent.parent != nil
 }
 
-// all returns all known parents
-// or nil if there is no parent at all.
-func (p *inodeParents) all() []parentData {
-	count := p.count()
+// allParents returns all known parents, or nil if there is no parent
+// at all.
+func (n *Inode) allParents() []parentData {
+	count := n.parentCount()
 	if count == 0 {
 		return nil
 	}
 	out := make([]parentData, 0, count)
-	out = append(out, p.newest)
-	for i := range p.other {
+	out = append(out, n.newestParent)
+	for i := range n.otherParents() {
 		out = append(out, i)
 	}
 	return out
 }
 
-func (p *inodeParents) delete(n parentData) {
+// deleteParent removes a parent, if known.
+func (n *Inode) deleteParent(p parentData) {
 	// We have zero parents, so we can't delete any.
-	if p.newest.parent == nil {
+	if n.newestParent.parent == nil {
 		return
 	}
-	// If it's not the `newest` it must be in `other` (or nowhere).
-	if p.newest != n {
-		delete(p.other, n)
+	other := n.otherParents()
+	// If it's not the newest it must be in the others (or nowhere).
+	if n.newestParent != p {
+		delete(other, p)
+		n.dropOtherParents()
 		return
 	}
-	// We want to delete `newest`, but there is no other to replace it.
-	if len(p.other) == 0 {
-		p.newest = parentData{}
+	// We want to delete the newest, but there is no other to replace it.
+	if len(other) == 0 {
+		n.newestParent = parentData{}
 		return
 	}
-	// Move random entry from `other` over `newest`.
+	// Move random entry from the others over newest.
 	var i parentData
-	for i = range p.other {
-		p.newest = i
+	for i = range other {
+		n.newestParent = i
 		break
 	}
-	delete(p.other, i)
+	delete(other, i)
+	n.dropOtherParents()
 }
 
-func (p *inodeParents) clear() {
-	p.newest = parentData{}
-	p.other = nil
+// dropOtherParents lets go of an empty map of other parents, and of the
+// children struct that held it if it was there for that alone.
+func (n *Inode) dropOtherParents() {
+	c := n.children
+	if c == nil || c.other == nil || len(c.other) > 0 {
+		return
+	}
+	c.other = nil
+	if c.m == nil {
+		n.children = nil
+	}
 }
 
-func (p *inodeParents) count() int {
-	if p.newest.parent == nil {
+// clearParents forgets all parents.
+func (n *Inode) clearParents() {
+	n.newestParent = parentData{}
+	if c := n.children; c != nil {
+		c.other = nil
+		if c.m == nil {
+			n.children = nil
+		}
+	}
+}
+
+// parentCount is the number of parents.
+func (n *Inode) parentCount() int {
+	if n.newestParent.parent == nil {
 		return 0
 	}
-	return 1 + len(p.other)
+	return 1 + len(n.otherParents())
 }
 
 type parentData struct {

@@ -15,8 +15,8 @@ import (
 // in the file system's node), its nodeEntry, and no other allocation
 // for the children table of a non-directory or for a single parent.
 func TestInodeTablesSize(t *testing.T) {
-	if s := unsafe.Sizeof(Inode{}); s > 112 {
-		t.Errorf("Inode is %d bytes, want at most 112", s)
+	if s := unsafe.Sizeof(Inode{}); s > 96 {
+		t.Errorf("Inode is %d bytes, want at most 96", s)
 	}
 	if s := unsafe.Sizeof(nodeEntry{}); s > 32 {
 		t.Errorf("nodeEntry is %d bytes, want at most 32", s)
@@ -43,19 +43,19 @@ func TestInodeTablesSize(t *testing.T) {
 	}
 
 	dir.children.set(dir, "f", file)
-	if pd, ok := file.parents.get(); !ok || pd.name != "f" || pd.parent != dir {
+	if pd, ok := file.parent(); !ok || pd.name != "f" || pd.parent != dir {
 		t.Errorf("linked file has parent %v, %v", pd, ok)
 	}
 	dir.children.del(dir, "f")
-	if _, ok := file.parents.get(); ok {
+	if _, ok := file.parent(); ok {
 		t.Error("unlinked file still has a parent")
 	}
 
-	var p inodeParents
+	var p Inode
 	pd := parentData{"f", dir}
 	if allocs := testing.AllocsPerRun(100, func() {
-		p.add(pd)
-		p.delete(pd)
+		p.addParent(pd)
+		p.deleteParent(pd)
 	}); allocs != 0 {
 		t.Errorf("adding and deleting a single parent allocated %v times, want 0", allocs)
 	}

@@ -20,7 +20,7 @@ func TestInodeIsDir(t *testing.T) {
 	}
 	var i Inode
 	for _, c := range cases {
-		i.stableAttr.Mode = c.mode
+		i.mode = uint16(c.mode)
 		if i.IsDir() != c.dir {
 			t.Errorf("wrong result for case %#v", c)
 		}
