@@ -56,20 +56,20 @@ func (t target) utimes(ts []unix.Timespec) error {
 // directory's own fd, else the parent's fd and the backing name.
 func (n *node) withTarget(f gofs.FileHandle, fn func(t target) error) syscall.Errno {
 	if h, ok := f.(*handle); ok && h != nil {
-		return n.r.errno(n, "attributes", withFd(h.of, func(fd int) error {
+		return n.r().errno(n, "attributes", withFd(h.of, func(fd int) error {
 			return fn(target{fd: fd})
 		}))
 	}
 	if d := n.cachedDir(); d != nil {
 		defer n.releaseDir()
-		return n.r.errno(n, "attributes", fn(target{fd: d.Fd()}))
+		return n.r().errno(n, "attributes", fn(target{fd: d.Fd()}))
 	}
-	if of := n.r.lookupOpen(n.key()); of != nil {
+	if of := n.r().lookupOpen(n.key()); of != nil {
 		// The kernel sends no handle for futimens, fchmod or fchown, but
 		// an open file (tar sets times, owner and mode before closing)
 		// is reached through its fd without translating its name.
-		defer n.r.releaseContent(of)
-		return n.r.errno(n, "attributes", withFd(of, func(fd int) error {
+		defer n.r().releaseContent(of)
+		return n.r().errno(n, "attributes", withFd(of, func(fd int) error {
 			return fn(target{fd: fd})
 		}))
 	}
@@ -78,7 +78,7 @@ func (n *node) withTarget(f gofs.FileHandle, fn func(t target) error) syscall.Er
 		return errno
 	}
 	defer p.releaseDir()
-	return n.r.errno(n, "attributes", fn(target{fd: -1, dirfd: d.Fd(), name: backing}))
+	return n.r().errno(n, "attributes", fn(target{fd: -1, dirfd: d.Fd(), name: backing}))
 }
 
 // Getattr stats the backing entry and reports plaintext sizes; it never
@@ -86,9 +86,9 @@ func (n *node) withTarget(f gofs.FileHandle, fn func(t target) error) syscall.Er
 // handle go-fuse finds) is used, so fstat of an unlinked file works.
 func (n *node) Getattr(ctx context.Context, f gofs.FileHandle, out *fuse.AttrOut) (errno syscall.Errno) {
 	if n.IsRoot() {
-		defer n.r.guardPassive("getattr", &errno)
+		defer n.r().guardPassive("getattr", &errno)
 	} else {
-		defer n.r.guard("getattr", &errno)
+		defer n.r().guard("getattr", &errno)
 	}
 	return n.getattr(f, &out.Attr)
 }
@@ -97,28 +97,28 @@ func (n *node) getattr(f gofs.FileHandle, out *fuse.Attr) syscall.Errno {
 	var st unix.Statx_t
 	if h, ok := f.(*handle); ok && h != nil {
 		if err := withFd(h.of, func(fd int) error { return statFd(fd, &st) }); err != nil {
-			return n.r.errno(n, "stat", err)
+			return n.r().errno(n, "stat", err)
 		}
-		n.r.fillAttr(n, out, &st, nil, "", "")
+		n.r().fillAttr(n, out, &st, nil, "", "")
 		return 0
 	}
 	if d := n.cachedDir(); d != nil {
 		err := statFd(d.Fd(), &st)
 		n.releaseDir()
 		if err != nil {
-			return n.r.errno(n, "stat", err)
+			return n.r().errno(n, "stat", err)
 		}
-		n.r.fillAttr(n, out, &st, nil, "", "")
+		n.r().fillAttr(n, out, &st, nil, "", "")
 		return 0
 	}
-	if of := n.r.lookupOpen(n.key()); of != nil {
+	if of := n.r().lookupOpen(n.key()); of != nil {
 		// Open elsewhere: fstat, no name translation.
 		err := withFd(of, func(fd int) error { return statFd(fd, &st) })
-		n.r.releaseContent(of)
+		n.r().releaseContent(of)
 		if err != nil {
-			return n.r.errno(n, "stat", err)
+			return n.r().errno(n, "stat", err)
 		}
-		n.r.fillAttr(n, out, &st, nil, "", "")
+		n.r().fillAttr(n, out, &st, nil, "", "")
 		return 0
 	}
 	p, d, backing, errno := n.at()
@@ -127,18 +127,18 @@ func (n *node) getattr(f gofs.FileHandle, out *fuse.Attr) syscall.Errno {
 	}
 	defer p.releaseDir()
 	if err := statAt(d.Fd(), backing, &st); err != nil {
-		return n.r.errno(n, "stat", err)
+		return n.r().errno(n, "stat", err)
 	}
 	name, _ := n.Parent()
-	n.r.fillAttr(p, out, &st, d, name, backing)
+	n.r().fillAttr(p, out, &st, d, name, backing)
 	return 0
 }
 
 // Setattr applies truncate (through the shared content, under its
 // lock), chmod, chown and utimens, then reports the new attributes.
 func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrIn, out *fuse.AttrOut) (errno syscall.Errno) {
-	defer n.r.guard("setattr", &errno)
-	if n.r.readOnly {
+	defer n.r().guard("setattr", &errno)
+	if n.r().readOnly {
 		return syscall.EROFS
 	}
 	if size, ok := in.GetSize(); ok {
@@ -190,7 +190,7 @@ func (n *node) Setattr(ctx context.Context, f gofs.FileHandle, in *fuse.SetAttrI
 	// would make the kernel send a GETATTR for the next stat (tar's
 	// fchown after futimens); the reply is as fresh as a GETATTR's.
 	// With shared storage that is zero: the kernel asks again.
-	out.SetTimeout(n.r.timeout)
+	out.SetTimeout(n.r().timeout)
 	return n.getattr(f, &out.Attr)
 }
 
@@ -211,20 +211,20 @@ func timespec(valid, set, now uint32, sec uint64, nsec uint32) unix.Timespec {
 // a short-lived one.
 func (n *node) truncate(f gofs.FileHandle, size int64) syscall.Errno {
 	if h, ok := f.(*handle); ok && h != nil {
-		return n.r.errno(n, "truncate", h.of.c.Truncate(size))
+		return n.r().errno(n, "truncate", h.of.c.Truncate(size))
 	}
-	of, errno := n.r.acquireContent(n, true)
+	of, errno := n.r().acquireContent(n, true)
 	if errno != 0 {
 		return errno
 	}
-	defer n.r.releaseContent(of)
-	return n.r.errno(n, "truncate", of.c.Truncate(size))
+	defer n.r().releaseContent(of)
+	return n.r().errno(n, "truncate", of.c.Truncate(size))
 }
 
 // Statfs reports the backing filesystem's space; names may be up to 255
 // plaintext bytes (longer tokens are stored as long names).
 func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) (errno syscall.Errno) {
-	defer n.r.guardPassive("statfs", &errno)
+	defer n.r().guardPassive("statfs", &errno)
 	rn := n.Root().Operations().(*node)
 	d, errno := rn.acquireDir()
 	if errno != 0 {
@@ -233,7 +233,7 @@ func (n *node) Statfs(ctx context.Context, out *fuse.StatfsOut) (errno syscall.E
 	defer rn.releaseDir()
 	var s unix.Statfs_t
 	if err := unix.Fstatfs(d.Fd(), &s); err != nil {
-		return n.r.errno(n, "statfs", err)
+		return n.r().errno(n, "statfs", err)
 	}
 	out.Blocks = s.Blocks
 	out.Bfree = s.Bfree

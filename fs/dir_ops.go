@@ -26,7 +26,7 @@ var (
 // Lookup translates the name and stats the backing entry: one
 // encryption and one statx, no open.
 func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
-	defer n.r.guard("lookup", &errno)
+	defer n.r().guard("lookup", &errno)
 	if len(name) > 255 {
 		return nil, syscall.ENAMETOOLONG
 	}
@@ -42,7 +42,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (ch 
 	}
 	var st unix.Statx_t
 	if err := statAt(d.Fd(), backing, &st); err != nil {
-		return nil, n.r.errno(n, "lookup", err)
+		return nil, n.r().errno(n, "lookup", err)
 	}
 	return n.newChild(ctx, d, name, backing, &st, out), 0
 }
@@ -51,7 +51,7 @@ func (n *node) Lookup(ctx context.Context, name string, out *fuse.EntryOut) (ch 
 // the backing name (writing a long-name sidecar if needed). The caller
 // must releaseDir.
 func (n *node) prepare(name string) (*vault.Dir, string, syscall.Errno) {
-	if n.r.readOnly {
+	if n.r().readOnly {
 		return nil, "", syscall.EROFS
 	}
 	if errno := nameErrno(name); errno != 0 {
@@ -64,7 +64,7 @@ func (n *node) prepare(name string) (*vault.Dir, string, syscall.Errno) {
 	backing, err := d.PrepareName(name)
 	if err != nil {
 		n.releaseDir()
-		return nil, "", n.r.errno(n, "name "+name, err)
+		return nil, "", n.r().errno(n, "name "+name, err)
 	}
 	return d, backing, 0
 }
@@ -91,7 +91,7 @@ func (n *node) undoPrepare(d *vault.Dir, backing string) {
 // never chowns it, keeps them, so they are put back. The kernel has
 // already dropped any setgid bit the caller may not set.
 func (n *node) chownNew(ctx context.Context, d *vault.Dir, backing string, fd int, keep uint32) error {
-	if !n.r.asRoot {
+	if !n.r().asRoot {
 		return nil
 	}
 	caller, ok := fuse.FromContext(ctx)
@@ -120,7 +120,7 @@ func (n *node) chownNew(ctx context.Context, d *vault.Dir, backing string, fd in
 // Create makes and opens a regular file; the new backing file is
 // registered as the inode's shared content right away.
 func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint32, out *fuse.EntryOut) (ch *gofs.Inode, fh gofs.FileHandle, fuseFlags uint32, errno syscall.Errno) {
-	defer n.r.guard("create", &errno)
+	defer n.r().guard("create", &errno)
 	d, backing, errno := n.prepare(name)
 	if errno != 0 {
 		return nil, nil, 0, errno
@@ -142,7 +142,7 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 		if created {
 			n.undoPrepare(d, backing)
 		}
-		return nil, nil, 0, n.r.errno(n, "create", err)
+		return nil, nil, 0, n.r().errno(n, "create", err)
 	}
 	if created {
 		err = n.chownNew(ctx, d, backing, fd, mode)
@@ -155,28 +155,28 @@ func (n *node) Create(ctx context.Context, name string, flags uint32, mode uint3
 			// (a file owned by the daemon's user, say).
 			unix.Unlinkat(d.Fd(), backing, 0)
 			n.undoPrepare(d, backing)
-			return nil, nil, 0, n.r.errno(n, "create", err)
+			return nil, nil, 0, n.r().errno(n, "create", err)
 		}
 	}
-	of, err := n.r.register(keyOf(&st), fd, true, joinPath(n.r.path(n), name), int64(st.Size))
+	of, err := n.r().register(keyOf(&st), fd, true, joinPath(n.r().path(n), name), int64(st.Size))
 	if err != nil {
-		return nil, nil, 0, n.r.errno(n, "create", err)
+		return nil, nil, 0, n.r().errno(n, "create", err)
 	}
 	if flags&unix.O_TRUNC != 0 && st.Size > 0 {
 		if err := of.c.Truncate(0); err != nil {
-			n.r.releaseContent(of)
-			return nil, nil, 0, n.r.errno(n, "create", err)
+			n.r().releaseContent(of)
+			return nil, nil, 0, n.r().errno(n, "create", err)
 		}
 		st.Size = 0
 	}
 	ch = n.newChild(ctx, d, name, backing, &st, out)
-	return ch, n.r.newHandle(ch.Operations().(*node), of, flags), n.r.openFlags(flags), 0
+	return ch, n.r().newHandle(ch.Operations().(*node), of, flags), n.r().openFlags(flags), 0
 }
 
 // Mkdir makes the backing directory with its directory IV.
 func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
-	defer n.r.guard("mkdir", &errno)
-	if n.r.readOnly {
+	defer n.r().guard("mkdir", &errno)
+	if n.r().readOnly {
 		return nil, syscall.EROFS
 	}
 	if errno := nameErrno(name); errno != 0 {
@@ -189,7 +189,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 	defer n.releaseDir()
 	backing, sub, err := d.MkdirOpen(name, mode&0o7777)
 	if err != nil {
-		return nil, n.r.errno(n, "mkdir", err)
+		return nil, n.r().errno(n, "mkdir", err)
 	}
 	if sub != nil {
 		defer func() {
@@ -199,7 +199,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 		}()
 	}
 	if err := n.chownNew(ctx, d, backing, -1, 0); err != nil {
-		return nil, n.r.errno(n, "mkdir", err)
+		return nil, n.r().errno(n, "mkdir", err)
 	}
 	// The new directory's own fd, when there is one, is what was made
 	// even if a racing rename has since put something else under the name.
@@ -210,7 +210,7 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 		err = statAt(d.Fd(), backing, &st)
 	}
 	if err != nil {
-		return nil, n.r.errno(n, "mkdir", err)
+		return nil, n.r().errno(n, "mkdir", err)
 	}
 	ch = n.newChild(ctx, d, name, backing, &st, out)
 	if sub != nil && ch.Operations().(*node).adoptDir(sub, keyOf(&st)) {
@@ -223,8 +223,8 @@ func (n *node) Mkdir(ctx context.Context, name string, mode uint32, out *fuse.En
 // sidecar of a long symlink target with its last link. Open handles keep
 // working on their fd.
 func (n *node) Unlink(ctx context.Context, name string) (errno syscall.Errno) {
-	defer n.r.guard("unlink", &errno)
-	if n.r.readOnly {
+	defer n.r().guard("unlink", &errno)
+	if n.r().readOnly {
 		return syscall.EROFS
 	}
 	d, errno := n.acquireDir()
@@ -238,10 +238,10 @@ func (n *node) Unlink(ctx context.Context, name string) (errno syscall.Errno) {
 	}
 	ll := n.watchLongLink(d, name, backing)
 	if err := unix.Unlinkat(d.Fd(), backing, 0); err != nil {
-		ll.done(n.r)
-		return n.r.errno(n, "unlink", err)
+		ll.done(n.r())
+		return n.r().errno(n, "unlink", err)
 	}
-	ll.done(n.r)
+	ll.done(n.r())
 	n.forgetName(d, backing)
 	return 0
 }
@@ -250,7 +250,7 @@ func (n *node) Unlink(ctx context.Context, name string) (errno syscall.Errno) {
 // failure only leaves a stray sidecar, which fsck reports.
 func (n *node) forgetName(d *vault.Dir, backing string) {
 	if err := d.ForgetName(backing); err != nil {
-		n.r.log.Printf("%s: removing long-name sidecar of %s: %v", n.r.path(n), backing, err)
+		n.r().log.Printf("%s: removing long-name sidecar of %s: %v", n.r().path(n), backing, err)
 	}
 }
 
@@ -258,8 +258,8 @@ func (n *node) forgetName(d *vault.Dir, backing string) {
 // the directory IV (and possibly stray sidecars), which are removed
 // first and restored if the rmdir fails.
 func (n *node) Rmdir(ctx context.Context, name string) (errno syscall.Errno) {
-	defer n.r.guard("rmdir", &errno)
-	if n.r.readOnly {
+	defer n.r().guard("rmdir", &errno)
+	if n.r().readOnly {
 		return syscall.EROFS
 	}
 	d, errno := n.acquireDir()
@@ -271,11 +271,11 @@ func (n *node) Rmdir(ctx context.Context, name string) (errno syscall.Errno) {
 	if err != nil {
 		return syscall.ENOENT
 	}
-	err = n.r.removeEmptyDir(d, backing, n.childNode(name), func() error {
+	err = n.r().removeEmptyDir(d, backing, n.childNode(name), func() error {
 		return unix.Unlinkat(d.Fd(), backing, unix.AT_REMOVEDIR)
 	})
 	if err != nil {
-		return n.r.errno(n, "rmdir", err)
+		return n.r().errno(n, "rmdir", err)
 	}
 	n.forgetName(d, backing)
 	return 0
@@ -283,29 +283,29 @@ func (n *node) Rmdir(ctx context.Context, name string) (errno syscall.Errno) {
 
 // Symlink stores the target encrypted (a long one in a sidecar).
 func (n *node) Symlink(ctx context.Context, target, name string, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
-	defer n.r.guard("symlink", &errno)
+	defer n.r().guard("symlink", &errno)
 	d, backing, errno := n.prepare(name)
 	if errno != 0 {
 		return nil, errno
 	}
 	defer n.releaseDir()
-	if err := n.r.v.Symlinkat(target, d.Fd(), backing); err != nil {
+	if err := n.r().v.Symlinkat(target, d.Fd(), backing); err != nil {
 		n.undoPrepare(d, backing)
-		return nil, n.r.errno(n, "symlink", err)
+		return nil, n.r().errno(n, "symlink", err)
 	}
 	if err := n.chownNew(ctx, d, backing, -1, 0); err != nil {
-		return nil, n.r.errno(n, "symlink", err)
+		return nil, n.r().errno(n, "symlink", err)
 	}
 	var st unix.Statx_t
 	if err := statAt(d.Fd(), backing, &st); err != nil {
-		return nil, n.r.errno(n, "symlink", err)
+		return nil, n.r().errno(n, "symlink", err)
 	}
 	return n.newChild(ctx, d, name, backing, &st, out), 0
 }
 
 // Readlink decrypts the stored target; a corrupt one is EIO and logged.
 func (n *node) Readlink(ctx context.Context) (target []byte, errno syscall.Errno) {
-	defer n.r.guard("readlink", &errno)
+	defer n.r().guard("readlink", &errno)
 	p, d, backing, errno := n.at()
 	if errno != 0 {
 		return nil, errno
@@ -313,11 +313,11 @@ func (n *node) Readlink(ctx context.Context) (target []byte, errno syscall.Errno
 	defer p.releaseDir()
 	tok, err := readlinkAt(d.Fd(), backing)
 	if err != nil {
-		return nil, n.r.errno(n, "readlink", err)
+		return nil, n.r().errno(n, "readlink", err)
 	}
-	t, err := n.r.v.DecryptSymlink(tok)
+	t, err := n.r().v.DecryptSymlink(tok)
 	if err != nil {
-		return nil, n.r.errno(n, "readlink", err)
+		return nil, n.r().errno(n, "readlink", err)
 	}
 	return []byte(t), 0
 }
@@ -325,7 +325,7 @@ func (n *node) Readlink(ctx context.Context) (target []byte, errno syscall.Errno
 // Link makes a hard link; the kernel and go-fuse then share one inode
 // (same backing inode number), and so one content and lock.
 func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
-	defer n.r.guard("link", &errno)
+	defer n.r().guard("link", &errno)
 	tn, ok := target.EmbeddedInode().Operations().(*node)
 	if !ok {
 		return nil, syscall.EXDEV
@@ -339,7 +339,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	if tp, td, tbacking, errno := tn.at(); errno == 0 {
 		err = unix.Linkat(td.Fd(), tbacking, d.Fd(), backing, 0)
 		tp.releaseDir()
-	} else if ok, lerr := n.r.linkOpen(tn, d.Fd(), backing); ok {
+	} else if ok, lerr := n.r().linkOpen(tn, d.Fd(), backing); ok {
 		// A file made with O_TMPFILE: no name, only its fd.
 		err = lerr
 	} else {
@@ -348,11 +348,11 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 	}
 	if err != nil {
 		n.undoPrepare(d, backing)
-		return nil, n.r.errno(n, "link", err)
+		return nil, n.r().errno(n, "link", err)
 	}
 	var st unix.Statx_t
 	if err := statAt(d.Fd(), backing, &st); err != nil {
-		return nil, n.r.errno(n, "link", err)
+		return nil, n.r().errno(n, "link", err)
 	}
 	return n.newChild(ctx, d, name, backing, &st, out), 0
 }
@@ -360,7 +360,7 @@ func (n *node) Link(ctx context.Context, target gofs.InodeEmbedder, name string,
 // Mknod makes fifos, sockets, empty regular files and (as root)
 // device nodes; their content never passes through the vault.
 func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, out *fuse.EntryOut) (ch *gofs.Inode, errno syscall.Errno) {
-	defer n.r.guard("mknod", &errno)
+	defer n.r().guard("mknod", &errno)
 	d, backing, errno := n.prepare(name)
 	if errno != 0 {
 		return nil, errno
@@ -368,14 +368,14 @@ func (n *node) Mknod(ctx context.Context, name string, mode uint32, dev uint32, 
 	defer n.releaseDir()
 	if err := unix.Mknodat(d.Fd(), backing, mode, int(dev)); err != nil {
 		n.undoPrepare(d, backing)
-		return nil, n.r.errno(n, "mknod", err)
+		return nil, n.r().errno(n, "mknod", err)
 	}
 	if err := n.chownNew(ctx, d, backing, -1, mode); err != nil {
-		return nil, n.r.errno(n, "mknod", err)
+		return nil, n.r().errno(n, "mknod", err)
 	}
 	var st unix.Statx_t
 	if err := statAt(d.Fd(), backing, &st); err != nil {
-		return nil, n.r.errno(n, "mknod", err)
+		return nil, n.r().errno(n, "mknod", err)
 	}
 	return n.newChild(ctx, d, name, backing, &st, out), 0
 }

@@ -75,10 +75,10 @@ func (r *root) newHandle(n *node, of *openFile, flags uint32) *handle {
 
 // Read decrypts the chunks covering [off, off+len(dest)).
 func (h *handle) Read(ctx context.Context, dest []byte, off int64) (res fuse.ReadResult, errno syscall.Errno) {
-	defer h.n.r.guard("read", &errno)
+	defer h.n.r().guard("read", &errno)
 	n, err := h.of.c.ReadAt(dest, off)
 	if err != nil && !errors.Is(err, io.EOF) {
-		return nil, h.n.r.errno(h.n, "read", err)
+		return nil, h.n.r().errno(h.n, "read", err)
 	}
 	return fuse.ReadResultData(dest[:n]), 0
 }
@@ -87,19 +87,19 @@ func (h *handle) Read(ctx context.Context, dest []byte, off int64) (res fuse.Rea
 // off to the end of file under its inode lock, from a size we keep
 // exact, so appends need nothing special here.
 func (h *handle) Write(ctx context.Context, data []byte, off int64) (written uint32, errno syscall.Errno) {
-	defer h.n.r.guard("write", &errno)
-	if h.n.r.readOnly {
+	defer h.n.r().guard("write", &errno)
+	if h.n.r().readOnly {
 		return 0, syscall.EROFS
 	}
 	if h.appends {
 		if _, err := h.of.c.Append(data); err != nil {
-			return 0, h.n.r.errno(h.n, "write", err)
+			return 0, h.n.r().errno(h.n, "write", err)
 		}
 		return uint32(len(data)), 0
 	}
 	n, err := h.of.c.WriteAt(data, off)
 	if err != nil && n == 0 {
-		return 0, h.n.r.errno(h.n, "write", err)
+		return 0, h.n.r().errno(h.n, "write", err)
 	}
 	// A failed write that replaced whole chunks at its start is a short
 	// write: the caller learns exactly what is in the file and gets the
@@ -110,35 +110,35 @@ func (h *handle) Write(ctx context.Context, data []byte, off int64) (written uin
 // Flush has nothing to do (writes are not buffered); it is only called
 // if the kernel ignores FOPEN_NOFLUSH.
 func (h *handle) Flush(ctx context.Context) (errno syscall.Errno) {
-	defer h.n.r.guard("flush", &errno)
+	defer h.n.r().guard("flush", &errno)
 	return 0
 }
 
 // Fsync syncs the backing file (fdatasync for fdatasync(2)).
 func (h *handle) Fsync(ctx context.Context, flags uint32) (errno syscall.Errno) {
-	defer h.n.r.guard("fsync", &errno)
+	defer h.n.r().guard("fsync", &errno)
 	err := withFd(h.of, func(fd int) error {
 		if flags&1 != 0 {
 			return unix.Fdatasync(fd)
 		}
 		return unix.Fsync(fd)
 	})
-	return h.n.r.errno(h.n, "fsync", err)
+	return h.n.r().errno(h.n, "fsync", err)
 }
 
 // Release drops the handle's content reference; the last one closes
 // the backing fd.
 func (h *handle) Release(ctx context.Context) (errno syscall.Errno) {
-	defer h.n.r.guard("release", &errno)
-	h.n.r.releaseContent(h.of)
-	h.n.r.handles.Add(-1)
+	defer h.n.r().guard("release", &errno)
+	h.n.r().releaseContent(h.of)
+	h.n.r().handles.Add(-1)
 	return 0
 }
 
 // Lseek answers SEEK_DATA and SEEK_HOLE in plaintext offsets (the
 // kernel handles the other whences itself).
 func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (res uint64, errno syscall.Errno) {
-	defer h.n.r.guard("lseek", &errno)
+	defer h.n.r().guard("lseek", &errno)
 	var pos int64
 	var err error
 	switch whence {
@@ -153,7 +153,7 @@ func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (res uint
 		if errors.Is(err, io.EOF) {
 			return 0, syscall.ENXIO
 		}
-		return 0, h.n.r.errno(h.n, "lseek", err)
+		return 0, h.n.r().errno(h.n, "lseek", err)
 	}
 	return uint64(pos), 0
 }
@@ -165,8 +165,8 @@ func (h *handle) Lseek(ctx context.Context, off uint64, whence uint32) (res uint
 // Punching holes or zeroing would need their own content operations, so
 // they are refused the way a local filesystem without them refuses.
 func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uint32) (errno syscall.Errno) {
-	defer h.n.r.guard("fallocate", &errno)
-	if h.n.r.readOnly {
+	defer h.n.r().guard("fallocate", &errno)
+	if h.n.r().readOnly {
 		return syscall.EROFS
 	}
 	if mode != 0 && mode != unix.FALLOC_FL_KEEP_SIZE {
@@ -175,7 +175,7 @@ func (h *handle) Allocate(ctx context.Context, off uint64, size uint64, mode uin
 	if size == 0 || int64(off) < 0 || int64(off+size) < int64(off) {
 		return syscall.EINVAL
 	}
-	return h.n.r.errno(h.n, "fallocate", h.of.c.Allocate(int64(off), int64(size), mode == unix.FALLOC_FL_KEEP_SIZE))
+	return h.n.r().errno(h.n, "fallocate", h.of.c.Allocate(int64(off), int64(size), mode == unix.FALLOC_FL_KEEP_SIZE))
 }
 
 var (
@@ -187,29 +187,29 @@ var (
 // handled here because the mount negotiates atomic O_TRUNC (one request
 // instead of OPEN plus SETATTR).
 func (n *node) Open(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuseFlags uint32, errno syscall.Errno) {
-	defer n.r.guard("open", &errno)
+	defer n.r().guard("open", &errno)
 	acc := flags & syscall.O_ACCMODE
 	write := acc != syscall.O_RDONLY
-	if write && n.r.readOnly {
+	if write && n.r().readOnly {
 		return nil, 0, syscall.EROFS
 	}
-	of, errno := n.r.acquireContent(n, write)
+	of, errno := n.r().acquireContent(n, write)
 	if errno != 0 {
-		return nil, 0, n.r.stale.answer(ctx, errno)
+		return nil, 0, n.r().stale.answer(ctx, errno)
 	}
-	n.r.stale.opened(ctx)
+	n.r().stale.opened(ctx)
 	if write && flags&syscall.O_TRUNC != 0 {
 		if err := of.c.Truncate(0); err != nil {
-			n.r.releaseContent(of)
-			return nil, 0, n.r.errno(n, "truncate", err)
+			n.r().releaseContent(of)
+			return nil, 0, n.r().errno(n, "truncate", err)
 		}
-	} else if errno := n.r.checkOpen(n, of); errno != 0 {
-		n.r.releaseContent(of)
+	} else if errno := n.r().checkOpen(n, of); errno != 0 {
+		n.r().releaseContent(of)
 		return nil, 0, errno
 	} else if acc != syscall.O_WRONLY {
 		of.c.WillRead()
 	}
-	return n.r.newHandle(n, of, flags), n.r.openFlags(flags), 0
+	return n.r().newHandle(n, of, flags), n.r().openFlags(flags), 0
 }
 
 // checkOpen refuses to open a damaged file whose backing size fits no
@@ -238,6 +238,6 @@ func (r *root) checkOpen(n *node, of *openFile) syscall.Errno {
 // through read and write itself: a backing-level copy would copy
 // ciphertext bound to another file's key.
 func (n *node) CopyFileRange(ctx context.Context, fhIn gofs.FileHandle, offIn uint64, out *gofs.Inode, fhOut gofs.FileHandle, offOut uint64, length uint64, flags uint64) (written uint32, errno syscall.Errno) {
-	defer n.r.guard("copy_file_range", &errno)
+	defer n.r().guard("copy_file_range", &errno)
 	return 0, syscall.ENOSYS
 }

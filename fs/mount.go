@@ -36,24 +36,24 @@ func Mount(v *vault.Vault, mountpoint string, opts Options) (*fuse.Server, error
 		return nil, err
 	}
 	o := rn.mountOptions()
-	rn.r.startJournal()
+	rn.r().startJournal()
 	raw := &killPrivFS{gofs.NewNodeFS(rn, o)}
 	server, err := fuse.NewServer(raw, mountpoint, &o.MountOptions)
 	if err != nil {
 		rn.OnForget()
-		rn.r.stopJournal()
+		rn.r().stopJournal()
 		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
 	go server.Serve()
 	if err := server.WaitMount(); err != nil {
 		server.Unmount()
 		rn.OnForget()
-		rn.r.stopJournal()
+		rn.r().stopJournal()
 		return nil, fmt.Errorf("mounting %s: %w", mountpoint, err)
 	}
 	setReadAhead(mountpoint, bdiReadAhead)
 	if opts.Idle > 0 {
-		go rn.r.idleLoop(server, opts.Idle)
+		go rn.r().idleLoop(server, opts.Idle)
 	}
 	return server, nil
 }
@@ -117,7 +117,7 @@ const cacheTimeout = 30 * time.Second
 // lookups for root.timeout) and large requests (1 MiB reads and
 // writes, spread over the cores by vault).
 func (rn *node) mountOptions() *gofs.Options {
-	r := rn.r
+	r := rn.r()
 	sec := r.timeout
 	fsName := r.opts.FsName
 	if fsName == "" {

@@ -18,13 +18,12 @@ import (
 // tree, which follows renames, and directories cache an open backing
 // fd, so operations are *at calls relative to that fd.
 //
-// A directory of 100,000 files holds 100,000 nodes, so a node is kept
-// to one 112-byte allocation: the go-fuse Inode, the root, and ext,
-// which only directories and a few other nodes need.
+// A directory of 100,000 files holds 100,000 nodes, so a node is the
+// go-fuse Inode alone, one 96-byte allocation: what only directories
+// and a few other nodes need (nodeExt) is attached to the Inode with
+// SetData, and the root is found through the tree's root node.
 type node struct {
 	gofs.Inode
-	r   *root
-	ext *nodeExt
 }
 
 // nodeExt is what only some nodes carry: directories their cached fd,
@@ -35,19 +34,38 @@ type nodeExt struct {
 	key fileKey
 	// dir is set for directories only.
 	dir *dirState
+	// r is set in the root node only (see node.r).
+	r *root
+}
+
+// r is the mount's root, kept in the root node's nodeExt. n must be
+// the root node or have been added to the tree (NewInode).
+func (n *node) r() *root {
+	e := n.ext()
+	if e == nil || e.r == nil {
+		e = n.Root().Operations().(*node).ext()
+	}
+	return e.r
 }
 
 // newNode makes the node for backing inode k of type mode (S_IFMT
 // bits), whose go-fuse identity is r.stableAttr(k, mode).
 func (r *root) newNode(k fileKey, mode uint32) *node {
-	n := &node{r: r}
+	n := &node{}
 	if mode == unix.S_IFDIR || k.dev != r.rootDev {
-		n.ext = &nodeExt{key: k}
+		ext := &nodeExt{key: k}
 		if mode == unix.S_IFDIR {
-			n.ext.dir = &dirState{}
+			ext.dir = &dirState{}
 		}
+		n.SetData(ext)
 	}
 	return n
+}
+
+// ext is what SetData attached, nil for most nodes.
+func (n *node) ext() *nodeExt {
+	e, _ := n.Data().(*nodeExt)
+	return e
 }
 
 // stableAttr is the go-fuse identity of backing inode k of type mode.
@@ -59,19 +77,20 @@ func (r *root) stableAttr(k fileKey, mode uint32) gofs.StableAttr {
 // files: kept in ext, or else on the root's filesystem, where the
 // go-fuse identity holds the backing inode number and generation.
 func (n *node) key() fileKey {
-	if n.ext != nil {
-		return n.ext.key
+	if e := n.ext(); e != nil {
+		return e.key
 	}
 	a := n.StableAttr()
-	return fileKey{dev: n.r.rootDev, ino: a.Ino, gen: a.Gen}
+	return fileKey{dev: n.r().rootDev, ino: a.Ino, gen: a.Gen}
 }
 
 // dir is the directory's cached fd state, nil for other nodes.
 func (n *node) dir() *dirState {
-	if n.ext == nil {
+	e := n.ext()
+	if e == nil {
 		return nil
 	}
-	return n.ext.dir
+	return e.dir
 }
 
 // dirState caches a directory's open vault.Dir (fd + IV). It is opened
@@ -120,7 +139,7 @@ func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
 	d, err := pd.OpenDir(name)
 	pn.releaseDir()
 	if err != nil {
-		return nil, n.r.errno(n, "open directory", err)
+		return nil, n.r().errno(n, "open directory", err)
 	}
 	// The tree is updated only after a rename returns, so a racing
 	// rename could have put another directory under this name.
@@ -140,7 +159,7 @@ func (n *node) acquireDir() (*vault.Dir, syscall.Errno) {
 	ds.users++
 	ds.mu.Unlock()
 	if installed {
-		n.r.noteOpenDir(ds)
+		n.r().noteOpenDir(ds)
 	}
 	return d, 0
 }
@@ -163,7 +182,7 @@ func (n *node) adoptDir(d *vault.Dir, k fileKey) bool {
 	}
 	ds.mu.Unlock()
 	if ok {
-		n.r.noteOpenDir(ds)
+		n.r().noteOpenDir(ds)
 	}
 	return ok
 }
@@ -233,7 +252,7 @@ func (n *node) at() (p *node, d *vault.Dir, backing string, errno syscall.Errno)
 	backing, err := d.BackingName(name)
 	if err != nil {
 		p.releaseDir()
-		return nil, nil, "", p.r.errno(p, "name "+name, err)
+		return nil, nil, "", p.r().errno(p, "name "+name, err)
 	}
 	return p, d, backing, 0
 }
@@ -242,17 +261,17 @@ func (n *node) at() (p *node, d *vault.Dir, backing string, errno syscall.Errno)
 // node for a backing entry n's directory holds, and fills out with its
 // plaintext attributes.
 func (n *node) newChild(ctx context.Context, d *vault.Dir, name, backing string, st *unix.Statx_t, out *fuse.EntryOut) *gofs.Inode {
-	n.r.fillAttr(n, &out.Attr, st, d, name, backing)
+	n.r().fillAttr(n, &out.Attr, st, d, name, backing)
 	k := keyOf(st)
 	mode := uint32(st.Mode) & unix.S_IFMT
-	id := n.r.stableAttr(k, mode)
+	id := n.r().stableAttr(k, mode)
 	// A repeated lookup (the kernel's entry expired, a listing with
 	// attributes) finds the node in the tree: go-fuse would return it
 	// anyway, and a new node would only be garbage.
 	if ch := n.GetChild(name); ch != nil && ch.StableAttr() == id {
 		return ch
 	}
-	return n.NewInode(ctx, n.r.newNode(k, mode), id)
+	return n.NewInode(ctx, n.r().newNode(k, mode), id)
 }
 
 // fillAttr converts a backing stat into plaintext attributes. Sizes are

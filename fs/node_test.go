@@ -15,8 +15,8 @@ import (
 // TestNodeSize pins the memory of a node, which a directory of many
 // files pays once per file the kernel knows.
 func TestNodeSize(t *testing.T) {
-	if s := unsafe.Sizeof(node{}); s > 112 {
-		t.Errorf("node is %d bytes, want at most 112", s)
+	if s := unsafe.Sizeof(node{}); s > 96 {
+		t.Errorf("node is %d bytes, want at most 96", s)
 	}
 }
 

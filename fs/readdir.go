@@ -98,11 +98,11 @@ var (
 // expired (root.timeout): changes made behind the mount's back show
 // then, as new lookups do.
 func (n *node) OpendirHandle(ctx context.Context, flags uint32) (fh gofs.FileHandle, fuseFlags uint32, errno syscall.Errno) {
-	defer n.r.guard("opendir", &errno)
+	defer n.r().guard("opendir", &errno)
 	if _, errno := n.acquireDir(); errno != 0 {
 		return nil, 0, errno
 	}
-	if n.r.timeout > 0 {
+	if n.r().timeout > 0 {
 		fuseFlags = fuse.FOPEN_CACHE_DIR | fuse.FOPEN_KEEP_CACHE
 	}
 	return &dirHandle{n: n}, fuseFlags, 0
@@ -118,9 +118,9 @@ func (h *dirHandle) load() syscall.Errno {
 	defer n.releaseDir()
 	st, err := d.OpenStream()
 	if err != nil {
-		return n.r.errno(n, "readdir", err)
+		return n.r().errno(n, "readdir", err)
 	}
-	h.self = n.r.ino(n.key())
+	h.self = n.r().ino(n.key())
 	h.up = h.self
 	if _, p := n.Parent(); p != nil {
 		h.up = p.StableAttr().Ino
@@ -137,7 +137,7 @@ func (h *dirHandle) load() syscall.Errno {
 // (or, when there is none so recent, starts a new one from now).
 func (h *dirHandle) beginPlus() {
 	h.quietN, h.full, h.allFull, h.quietAll = 0, 0, true, false
-	window := h.n.r.timeout / 2
+	window := h.n.r().timeout / 2
 	if window <= 0 {
 		return
 	}
@@ -208,14 +208,14 @@ func (h *dirHandle) quiet() bool {
 		return false
 	}
 	a := ch.StableAttr()
-	return a.Ino == n.r.ino(fileKey{dev: n.key().dev, ino: h.cur.Ino}) &&
+	return a.Ino == n.r().ino(fileKey{dev: n.key().dev, ino: h.cur.Ino}) &&
 		(h.cur.Type == 0 || h.cur.Type == a.Mode)
 }
 
 // reachedEnd marks the directory's record complete when this stream,
 // counting from the start, has reached the end with every entry in it.
 func (h *dirHandle) reachedEnd() {
-	if !h.counted || h.n.r.timeout <= 0 {
+	if !h.counted || h.n.r().timeout <= 0 {
 		return
 	}
 	ds := h.n.dir()
@@ -250,7 +250,7 @@ func (h *dirHandle) drop() {
 // Readdirent returns the next entry; go-fuse serialises calls per
 // handle.
 func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno syscall.Errno) {
-	defer h.n.r.guard("readdir", &errno)
+	defer h.n.r().guard("readdir", &errno)
 	if h.s == nil {
 		if errno := h.load(); errno != 0 {
 			return nil, errno
@@ -261,7 +261,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno sy
 	for {
 		ve, off, ok, err := h.s.Next()
 		if err != nil {
-			return nil, n.r.errno(n, "readdir", err)
+			return nil, n.r().errno(n, "readdir", err)
 		}
 		if !ok {
 			h.reachedEnd()
@@ -272,14 +272,14 @@ func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno sy
 		switch {
 		case ve.Err != nil:
 			b := h.s.Backing()
-			n.r.logOnce("name "+b, "%s: skipping entry with undecodable backing name %q: %v", n.r.path(n), b, ve.Err)
+			n.r().logOnce("name "+b, "%s: skipping entry with undecodable backing name %q: %v", n.r().path(n), b, ve.Err)
 			continue
 		case ve.Name == ".":
 			e.Mode, e.Ino = unix.S_IFDIR, h.self
 		case ve.Name == "..":
 			e.Mode, e.Ino = unix.S_IFDIR, h.up
 		default:
-			e.Ino = n.r.ino(fileKey{dev: n.key().dev, ino: ve.Ino})
+			e.Ino = n.r().ino(fileKey{dev: n.key().dev, ino: ve.Ino})
 			h.cur, h.curOK = ve, true
 			h.idx = h.next
 			h.next++
@@ -291,7 +291,7 @@ func (h *dirHandle) Readdirent(ctx context.Context) (de *fuse.DirEntry, errno sy
 // Seekdir repositions the stream; offset 0 (rewinddir) re-reads the
 // directory so new entries appear, as on a local filesystem.
 func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errno) {
-	defer h.n.r.guard("seekdir", &errno)
+	defer h.n.r().guard("seekdir", &errno)
 	if off == 0 {
 		h.drop()
 		return 0
@@ -304,7 +304,7 @@ func (h *dirHandle) Seekdir(ctx context.Context, off uint64) (errno syscall.Errn
 	}
 	h.counted = false
 	if err := h.s.Seek(off); err != nil {
-		return h.n.r.errno(h.n, "seekdir", err)
+		return h.n.r().errno(h.n, "seekdir", err)
 	}
 	return 0
 }
@@ -320,13 +320,13 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	}
 	if h.quiet() {
 		h.allFull = false
-		if c := n.r.opts.quietEntries; c != nil {
+		if c := n.r().opts.quietEntries; c != nil {
 			c.Add(1)
 		}
 		return nil, syscall.EEXIST
 	}
 	backing := h.s.Backing()
-	defer n.r.guard("lookup", &errno)
+	defer n.r().guard("lookup", &errno)
 	d, errno := n.acquireDir()
 	if errno != 0 {
 		return nil, errno
@@ -335,7 +335,7 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 	var st unix.Statx_t
 	h.nameBuf = append(append(h.nameBuf[:0], backing...), 0)
 	if err := statAtBuf(d.Fd(), h.nameBuf, &st); err != nil {
-		return nil, n.r.errno(n, "lookup", err)
+		return nil, n.r().errno(n, "lookup", err)
 	}
 	ch = n.newChild(ctx, d, name, backing, &st, out)
 	h.answered()
@@ -344,13 +344,13 @@ func (h *dirHandle) Lookup(ctx context.Context, name string, out *fuse.EntryOut)
 
 // Fsyncdir syncs the backing directory.
 func (h *dirHandle) Fsyncdir(ctx context.Context, flags uint32) (errno syscall.Errno) {
-	defer h.n.r.guard("fsyncdir", &errno)
+	defer h.n.r().guard("fsyncdir", &errno)
 	d, errno := h.n.acquireDir()
 	if errno != 0 {
 		return errno
 	}
 	defer h.n.releaseDir()
-	return h.n.r.errno(h.n, "fsyncdir", unix.Fsync(d.Fd()))
+	return h.n.r().errno(h.n, "fsyncdir", unix.Fsync(d.Fd()))
 }
 
 // Releasedir closes the stream and drops the directory fd

@@ -203,7 +203,8 @@ func TestRelistingShowsOutOfBandAttributes(t *testing.T) {
 // extends it; an expired record is started again.
 func TestPlusRecord(t *testing.T) {
 	r := &root{timeout: time.Minute}
-	n := &node{r: r, ext: &nodeExt{dir: &dirState{}}}
+	n := &node{}
+	n.SetData(&nodeExt{dir: &dirState{}, r: r})
 	ds := n.dir()
 	// list answers entries 0..upto-1 of a new stream, leaving out
 	// the attributes of those below quiet.

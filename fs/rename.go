@@ -18,7 +18,7 @@ var _ gofs.NodeRenamer = (*node)(nil)
 // a moved directory's contents need no re-encryption; only the moved
 // name is re-encrypted for its new parent. Long-name sidecars follow.
 func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbedder, newName string, flags uint32) (errno syscall.Errno) {
-	defer n.r.guard("rename", &errno)
+	defer n.r().guard("rename", &errno)
 	if flags&^(unix.RENAME_NOREPLACE|unix.RENAME_EXCHANGE) != 0 {
 		return syscall.EINVAL
 	}
@@ -52,21 +52,21 @@ func (n *node) Rename(ctx context.Context, name string, newParent gofs.InodeEmbe
 	if flags&unix.RENAME_EXCHANGE == 0 {
 		ll = np.watchLongLink(d2, newName, dst)
 	}
-	defer ll.done(n.r)
+	defer ll.done(n.r())
 	err = rename()
 	if (err == unix.ENOTEMPTY || err == unix.EEXIST) && flags == 0 {
 		// The target may be a plaintext-empty directory that still
 		// holds its IV file.
-		err = n.r.removeEmptyDir(d2, dst, np.childNode(newName), rename)
+		err = n.r().removeEmptyDir(d2, dst, np.childNode(newName), rename)
 	}
 	if err != nil {
 		np.undoPrepare(d2, dst)
-		return n.r.errno(n, "rename", err)
+		return n.r().errno(n, "rename", err)
 	}
 	if flags&unix.RENAME_EXCHANGE == 0 {
 		n.forgetName(d1, src)
 	}
-	n.r.renamed(n, name, np, newName)
+	n.r().renamed(n, name, np, newName)
 	return 0
 }
 

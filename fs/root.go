@@ -110,7 +110,8 @@ func newRoot(v *vault.Vault, opts Options) (*node, error) {
 	if r.maxOpenDirs <= 0 {
 		r.maxOpenDirs = defaultMaxOpenDirs()
 	}
-	n := &node{r: r, ext: &nodeExt{key: keyOf(&st), dir: &dirState{d: d}}}
+	n := &node{}
+	n.SetData(&nodeExt{key: keyOf(&st), dir: &dirState{d: d}, r: r})
 	return n, nil
 }
 
@@ -153,7 +154,7 @@ func (r *root) noteOpenDir(ds *dirState) {
 // rootStableAttr is the identity of the root node, given to go-fuse at
 // mount so the root reports the backing root's inode number.
 func (n *node) rootStableAttr() *gofs.StableAttr {
-	return &gofs.StableAttr{Ino: n.r.ino(n.key()), Gen: 1}
+	return &gofs.StableAttr{Ino: n.r().ino(n.key()), Gen: 1}
 }
 
 func devOf(st *unix.Statx_t) uint64 { return unix.Mkdev(st.Dev_major, st.Dev_minor) }

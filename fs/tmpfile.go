@@ -17,8 +17,8 @@ var _ gofs.NodeTmpfiler = (*node)(nil)
 // encrypted like any other file's; it vanishes on the last close unless
 // linked, which Link does through its open fd.
 func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse.EntryOut) (ch *gofs.Inode, fh gofs.FileHandle, fuseFlags uint32, errno syscall.Errno) {
-	defer n.r.guard("tmpfile", &errno)
-	if n.r.readOnly {
+	defer n.r().guard("tmpfile", &errno)
+	if n.r().readOnly {
 		return nil, nil, 0, syscall.EROFS
 	}
 	d, errno := n.acquireDir()
@@ -30,7 +30,7 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	// as the kernel refuses the plaintext one.
 	fd, err := openAt(d.Fd(), ".", unix.O_TMPFILE|unix.O_RDWR|int(flags&unix.O_EXCL), mode&0o7777)
 	if err != nil {
-		return nil, nil, 0, n.r.errno(n, "tmpfile", err)
+		return nil, nil, 0, n.r().errno(n, "tmpfile", err)
 	}
 	var st unix.Statx_t
 	err = n.chownNew(ctx, d, "", fd, mode)
@@ -39,16 +39,16 @@ func (n *node) Tmpfile(ctx context.Context, flags uint32, mode uint32, out *fuse
 	}
 	if err != nil {
 		unix.Close(fd)
-		return nil, nil, 0, n.r.errno(n, "tmpfile", err)
+		return nil, nil, 0, n.r().errno(n, "tmpfile", err)
 	}
 	k := keyOf(&st)
-	of, err := n.r.register(k, fd, true, joinPath(n.r.path(n), "(O_TMPFILE)"), int64(st.Size))
+	of, err := n.r().register(k, fd, true, joinPath(n.r().path(n), "(O_TMPFILE)"), int64(st.Size))
 	if err != nil {
-		return nil, nil, 0, n.r.errno(n, "tmpfile", err)
+		return nil, nil, 0, n.r().errno(n, "tmpfile", err)
 	}
-	n.r.fillAttr(n, &out.Attr, &st, nil, "", "")
-	ch = n.NewInode(ctx, n.r.newNode(k, unix.S_IFREG), n.r.stableAttr(k, unix.S_IFREG))
-	return ch, n.r.newHandle(ch.Operations().(*node), of, flags), n.r.openFlags(flags), 0
+	n.r().fillAttr(n, &out.Attr, &st, nil, "", "")
+	ch = n.NewInode(ctx, n.r().newNode(k, unix.S_IFREG), n.r().stableAttr(k, unix.S_IFREG))
+	return ch, n.r().newHandle(ch.Operations().(*node), of, flags), n.r().openFlags(flags), 0
 }
 
 // linkOpen links the backing file of tn, a node with no name (made by

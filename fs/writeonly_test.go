@@ -25,7 +25,7 @@ func TestWriteOnlyOpenFlags(t *testing.T) {
 		}
 		for _, acc := range []uint32{syscall.O_RDONLY, syscall.O_WRONLY, syscall.O_RDWR} {
 			for _, extra := range []uint32{0, syscall.O_APPEND | syscall.O_CREAT | syscall.O_TRUNC} {
-				got := rn.r.openFlags(acc | extra)
+				got := rn.r().openFlags(acc | extra)
 				direct := got&fuse.FOPEN_DIRECT_IO != 0
 				if want := shared || acc == syscall.O_WRONLY; direct != want {
 					t.Errorf("shared %v, flags %#o: open flags %#x, direct I/O %v, want %v", shared, acc|extra, got, direct, want)

@@ -36,24 +36,24 @@ func (n *node) hasUserXattrs() bool {
 func (n *node) withXattrPath(fn func(path string) error) syscall.Errno {
 	if d := n.cachedDir(); d != nil {
 		defer n.releaseDir()
-		return n.r.errno(n, "xattr", fn(procFdPath(d.Fd())))
+		return n.r().errno(n, "xattr", fn(procFdPath(d.Fd())))
 	}
 	p, d, backing, errno := n.at()
 	if errno != 0 {
 		// An unlinked but open file still has its content fd.
-		if of := n.r.lookupOpen(n.key()); of != nil {
-			defer n.r.releaseContent(of)
-			return n.r.errno(n, "xattr", withFd(of, func(fd int) error { return fn(procFdPath(fd)) }))
+		if of := n.r().lookupOpen(n.key()); of != nil {
+			defer n.r().releaseContent(of)
+			return n.r().errno(n, "xattr", withFd(of, func(fd int) error { return fn(procFdPath(fd)) }))
 		}
 		return errno
 	}
 	defer p.releaseDir()
 	fd, err := openAt(d.Fd(), backing, unix.O_PATH, 0)
 	if err != nil {
-		return n.r.errno(n, "xattr", err)
+		return n.r().errno(n, "xattr", err)
 	}
 	defer unix.Close(fd)
-	return n.r.errno(n, "xattr", fn(procFdPath(fd)))
+	return n.r().errno(n, "xattr", fn(procFdPath(fd)))
 }
 
 // Getxattr decrypts one user.* attribute. Other namespaces are not
@@ -63,14 +63,14 @@ func (n *node) withXattrPath(fn func(path string) error) syscall.Errno {
 // two round trips per listed file). The kernel's security.capability
 // probe takes it as "no capabilities", as it does ENODATA.
 func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (size uint32, errno syscall.Errno) {
-	defer n.r.guard("getxattr", &errno)
+	defer n.r().guard("getxattr", &errno)
 	if !strings.HasPrefix(attr, userPrefix) {
 		return 0, syscall.EOPNOTSUPP
 	}
 	if !n.hasUserXattrs() {
 		return 0, syscall.ENODATA
 	}
-	name, err := n.r.v.EncryptXattrName(attr)
+	name, err := n.r().v.EncryptXattrName(attr)
 	if err != nil {
 		return 0, syscall.ENODATA
 	}
@@ -83,9 +83,9 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (size uin
 	if errno != 0 {
 		return 0, errno
 	}
-	val, err := n.r.v.DecryptXattrValue(tok)
+	val, err := n.r().v.DecryptXattrValue(tok)
 	if err != nil {
-		return 0, n.r.errno(n, "getxattr "+attr, err)
+		return 0, n.r().errno(n, "getxattr "+attr, err)
 	}
 	if len(dest) == 0 {
 		return uint32(len(val)), 0
@@ -99,8 +99,8 @@ func (n *node) Getxattr(ctx context.Context, attr string, dest []byte) (size uin
 // Setxattr stores an encrypted user.* attribute (flags XATTR_CREATE and
 // XATTR_REPLACE pass through).
 func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uint32) (errno syscall.Errno) {
-	defer n.r.guard("setxattr", &errno)
-	if n.r.readOnly {
+	defer n.r().guard("setxattr", &errno)
+	if n.r().readOnly {
 		return syscall.EROFS
 	}
 	if !strings.HasPrefix(attr, userPrefix) {
@@ -109,11 +109,11 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 	if !n.hasUserXattrs() {
 		return syscall.EPERM
 	}
-	name, err := n.r.v.EncryptXattrName(attr)
+	name, err := n.r().v.EncryptXattrName(attr)
 	if err != nil {
 		return syscall.ERANGE
 	}
-	tok := n.r.v.EncryptXattrValue(data)
+	tok := n.r().v.EncryptXattrValue(data)
 	return n.withXattrPath(func(p string) error {
 		return unix.Setxattr(p, name, tok, int(flags))
 	})
@@ -121,8 +121,8 @@ func (n *node) Setxattr(ctx context.Context, attr string, data []byte, flags uin
 
 // Removexattr removes a user.* attribute.
 func (n *node) Removexattr(ctx context.Context, attr string) (errno syscall.Errno) {
-	defer n.r.guard("removexattr", &errno)
-	if n.r.readOnly {
+	defer n.r().guard("removexattr", &errno)
+	if n.r().readOnly {
 		return syscall.EROFS
 	}
 	if !strings.HasPrefix(attr, userPrefix) {
@@ -131,7 +131,7 @@ func (n *node) Removexattr(ctx context.Context, attr string) (errno syscall.Errn
 	if !n.hasUserXattrs() {
 		return syscall.ENODATA
 	}
-	name, err := n.r.v.EncryptXattrName(attr)
+	name, err := n.r().v.EncryptXattrName(attr)
 	if err != nil {
 		return syscall.ENODATA
 	}
@@ -143,7 +143,7 @@ func (n *node) Removexattr(ctx context.Context, attr string) (errno syscall.Errn
 // Listxattr lists the decrypted user.* names; backing attributes of
 // other namespaces (an SELinux label, ACLs) are not part of the view.
 func (n *node) Listxattr(ctx context.Context, dest []byte) (size uint32, errno syscall.Errno) {
-	defer n.r.guard("listxattr", &errno)
+	defer n.r().guard("listxattr", &errno)
 	if !n.hasUserXattrs() {
 		return 0, 0
 	}
@@ -161,9 +161,9 @@ func (n *node) Listxattr(ctx context.Context, dest []byte) (size uint32, errno s
 		if !bytes.HasPrefix(name, []byte(userPrefix)) {
 			continue
 		}
-		plain, err := n.r.v.DecryptXattrName(string(name))
+		plain, err := n.r().v.DecryptXattrName(string(name))
 		if err != nil {
-			n.r.logOnce("xattr "+string(name), "%s: skipping undecodable xattr name %q: %v", n.r.path(n), name, err)
+			n.r().logOnce("xattr "+string(name), "%s: skipping undecodable xattr name %q: %v", n.r().path(n), name, err)
 			continue
 		}
 		out = append(append(out, plain...), 0)

@@ -448,7 +448,7 @@ func (b *rawBridge) lookupDotDot(ctx *fuse.Context, nodeID uint64, out *fuse.Ent
 	if errno != 0 {
 		return errnoToStatus(errno)
 	}
-	if uint32(parent.mode)&syscall.S_IFDIR == 0 {
+	if parent.mode()&syscall.S_IFDIR == 0 {
 		log.Panicf("NodeLookupParenter.LookupParent(%d) returned non-directory parent", nodeID)
 	}
 
@@ -655,7 +655,7 @@ func (b *rawBridge) getattr(ctx context.Context, n *Inode, f FileHandle, out *fu
 			b.logf("warning: rawBridge.getattr: overriding ino %d with %d", out.Ino, n.ino)
 		}
 		out.Ino = n.ino
-		out.Mode = (out.Attr.Mode & 07777) | uint32(n.mode)
+		out.Mode = (out.Attr.Mode & 07777) | n.mode()
 		b.setAttr(&out.Attr)
 		b.setAttrTimeout(out)
 	}
@@ -677,7 +677,7 @@ func (b *rawBridge) SetAttr(cancel <-chan struct{}, in *fuse.SetAttrIn, out *fus
 		errno = fops.Setattr(ctx, in, out)
 	}
 
-	out.Mode = uint32(n.mode) | (out.Mode & 07777)
+	out.Mode = n.mode() | (out.Mode & 07777)
 	return errnoToStatus(errno)
 }
 
@@ -1296,11 +1296,11 @@ func (b *rawBridge) readDirMaybeLookup(cancel <-chan struct{}, input *fuse.ReadI
 			child, _, _ = b.addNewChild(n, de.Name, child, nil, 0, entryOut)
 			child.setEntryOut(entryOut)
 			b.setEntryOutTimeout(entryOut)
-			if de.Mode&syscall.S_IFMT != uint32(child.mode)&syscall.S_IFMT {
+			if de.Mode&syscall.S_IFMT != child.mode()&syscall.S_IFMT {
 				// The file type has changed behind our back. Use the new value.
-				out.FixMode(uint32(child.mode))
+				out.FixMode(child.mode())
 			}
-			entryOut.Mode = uint32(child.mode) | (entryOut.Mode & 07777)
+			entryOut.Mode = child.mode() | (entryOut.Mode & 07777)
 		}
 	}
 

@@ -51,7 +51,7 @@ func (b *rawBridge) Statx(cancel <-chan struct{}, in *fuse.StatxIn, out *fuse.St
 			b.logf("warning: rawBridge.Statx: overriding ino %d with %d", out.Ino, n.ino)
 		}
 		out.Ino = n.ino
-		out.Mode = (out.Statx.Mode & 07777) | n.mode
+		out.Mode = (out.Statx.Mode & 07777) | uint16(n.mode())
 		b.setStatx(&out.Statx)
 		b.setStatxTimeout(out)
 	}

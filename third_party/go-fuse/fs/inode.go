@@ -82,9 +82,13 @@ type Inode struct {
 	// did not changed, and if it changed - retry the operation.
 	changeCounter uint32
 
-	// mode is StableAttr.Mode: only the file type bits are kept (see
-	// newInodeUnlocked), which fit 16 bits. It never changes.
-	mode uint16
+	// typ is StableAttr.Mode >> 12: only the file type bits are kept
+	// (see newInodeUnlocked). It never changes.
+	typ uint8
+
+	// hasData is set by SetData before the Inode is added, and never
+	// changes after: Data may then read children without the lock.
+	hasData bool
 
 	// persistent indicates that this node should not be removed
 	// from the tree, even if there are no live references. This
@@ -117,7 +121,7 @@ type Inode struct {
 }
 
 func (n *Inode) IsDir() bool {
-	return uint32(n.mode)&syscall.S_IFMT == syscall.S_IFDIR
+	return n.mode()&syscall.S_IFMT == syscall.S_IFDIR
 }
 
 func (n *Inode) embed() *Inode {
@@ -130,12 +134,16 @@ func (n *Inode) EmbeddedInode() *Inode {
 
 func initInode(n *Inode, ops InodeEmbedder, attr StableAttr, bridge *rawBridge, persistent bool, nodeId uint64) {
 	n.ops = ops
-	n.ino, n.gen, n.mode = attr.Ino, attr.Gen, uint16(attr.Mode)
+	n.ino, n.gen, n.typ = attr.Ino, attr.Gen, uint8(attr.Mode>>12)
 	n.bridge = bridge
 	n.persistent = persistent
 	n.nodeId = nodeId
 	if attr.Mode == fuse.S_IFDIR {
-		n.children = newInodeChildren()
+		if n.children == nil {
+			n.children = newInodeChildren()
+		} else {
+			n.children.m = make(map[string]*Inode)
+		}
 	}
 }
 
@@ -143,17 +151,45 @@ func initInode(n *Inode, ops InodeEmbedder, attr StableAttr, bridge *rawBridge, 
 func (n *Inode) setEntryOut(out *fuse.EntryOut) {
 	out.NodeId = n.nodeId
 	out.Ino = n.ino
-	out.Mode = (out.Attr.Mode & 07777) | uint32(n.mode)
+	out.Mode = (out.Attr.Mode & 07777) | n.mode()
+}
+
+// mode is StableAttr.Mode.
+func (n *Inode) mode() uint32 {
+	return uint32(n.typ) << 12
+}
+
+// SetData attaches d to n, which must not have been added to the tree
+// yet; Data returns it. It is kept in the struct that directories have
+// for their children (allocated for it in other nodes), so that it costs
+// the Inode no word of its own: meant for what only some nodes carry.
+func (n *Inode) SetData(d any) {
+	if n.bridge != nil {
+		panic("SetData on an Inode already in the tree")
+	}
+	if n.children == nil {
+		n.children = &inodeChildren{}
+	}
+	n.children.data = d
+	n.hasData = true
+}
+
+// Data returns what SetData attached, nil if nothing was.
+func (n *Inode) Data() any {
+	if !n.hasData {
+		return nil
+	}
+	return n.children.data
 }
 
 // StableAttr returns the (Ino, Gen) tuple for this node.
 func (n *Inode) StableAttr() StableAttr {
-	return StableAttr{Mode: uint32(n.mode), Ino: n.ino, Gen: n.gen}
+	return StableAttr{Mode: n.mode(), Ino: n.ino, Gen: n.gen}
 }
 
 // Mode returns the filetype
 func (n *Inode) Mode() uint32 {
-	return uint32(n.mode)
+	return n.mode()
 }
 
 // Returns the root of the tree
@@ -342,7 +378,7 @@ func (n *Inode) Path(root *Inode) string {
 // but it could be also valid if only iparent is locked and ichild was just
 // created and only one goroutine keeps referencing it.
 func (iparent *Inode) setEntry(name string, ichild *Inode) {
-	if uint32(ichild.mode) == syscall.S_IFDIR {
+	if ichild.mode() == syscall.S_IFDIR {
 		// Directories cannot have more than one parent. Clear the map.
 		// This special-case is neccessary because ichild may still have a
 		// parent that was forgotten (i.e. removed from bridge.inoMap).

@@ -44,6 +44,8 @@ type inodeChildren struct {
 	// other are the Inode's parents beyond the newest (hard links);
 	// nil when it has at most one.
 	other map[parentData]struct{}
+	// data is what Inode.SetData attached.
+	data any
 }
 
 func newInodeChildren() *inodeChildren {
@@ -54,7 +56,7 @@ func (c *inodeChildren) String() string {
 	var ss []string
 	for _, e := range c.list() {
 		ch := e.Inode
-		ss = append(ss, fmt.Sprintf("%q=i%d[%s]", e.Name, ch.ino, modeStr(uint32(ch.mode))))
+		ss = append(ss, fmt.Sprintf("%q=i%d[%s]", e.Name, ch.ino, modeStr(ch.mode())))
 	}
 	return strings.Join(ss, ",")
 }

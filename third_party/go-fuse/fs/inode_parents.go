@@ -104,7 +104,7 @@ func (n *Inode) dropOtherParents() {
 		return
 	}
 	c.other = nil
-	if c.m == nil {
+	if c.m == nil && !n.hasData {
 		n.children = nil
 	}
 }
@@ -114,7 +114,7 @@ func (n *Inode) clearParents() {
 	n.newestParent = parentData{}
 	if c := n.children; c != nil {
 		c.other = nil
-		if c.m == nil {
+		if c.m == nil && !n.hasData {
 			n.children = nil
 		}
 	}

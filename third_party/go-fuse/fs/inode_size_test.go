@@ -60,3 +60,43 @@ func TestInodeTablesSize(t *testing.T) {
 		t.Errorf("adding and deleting a single parent allocated %v times, want 0", allocs)
 	}
 }
+
+// TestInodeData checks that what SetData attaches stays with the Inode,
+// in the children struct of a non-directory too, through a second parent
+// coming and going, and that an Inode without it returns nil.
+func TestInodeData(t *testing.T) {
+	dir := &Inode{}
+	dir.SetData("dir")
+	initInode(dir, dir, StableAttr{Mode: syscall.S_IFDIR, Ino: 2}, nil, false, 2)
+	other := &Inode{}
+	initInode(other, other, StableAttr{Mode: syscall.S_IFDIR, Ino: 3}, nil, false, 3)
+	file := &Inode{}
+	file.SetData("file")
+	initInode(file, file, StableAttr{Mode: syscall.S_IFREG, Ino: 4}, nil, false, 4)
+	plain := &Inode{}
+	initInode(plain, plain, StableAttr{Mode: syscall.S_IFREG, Ino: 5}, nil, false, 5)
+
+	if dir.Data() != "dir" || dir.children.m == nil {
+		t.Errorf("directory: data %v, table %v", dir.Data(), dir.children.m)
+	}
+	if file.Data() != "file" || file.children.m != nil {
+		t.Errorf("file: data %v, table %v", file.Data(), file.children.m)
+	}
+	if plain.Data() != nil || plain.children != nil {
+		t.Errorf("plain file: data %v, children struct %v", plain.Data(), plain.children)
+	}
+	dir.children.set(dir, "f", file)
+	other.children.set(other, "g", file)
+	if n := file.parentCount(); n != 2 {
+		t.Errorf("file has %d parents, want 2", n)
+	}
+	other.children.del(other, "g")
+	dir.children.del(dir, "f")
+	if file.Data() != "file" || file.parentCount() != 0 {
+		t.Errorf("after unlinking: data %v, %d parents", file.Data(), file.parentCount())
+	}
+	file.clearParents()
+	if file.Data() != "file" {
+		t.Errorf("after clearParents: data %v", file.Data())
+	}
+}

@@ -20,7 +20,7 @@ func TestInodeIsDir(t *testing.T) {
 	}
 	var i Inode
 	for _, c := range cases {
-		i.mode = uint16(c.mode)
+		i.typ = uint8(c.mode >> 12)
 		if i.IsDir() != c.dir {
 			t.Errorf("wrong result for case %#v", c)
 		}
