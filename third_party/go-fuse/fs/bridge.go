@@ -107,8 +107,12 @@ type rawBridge struct {
 	// adds no extra indirection or allocation.
 	ids mapIdentityTable
 
-	// backingMu protects the backingID/backingIDRefcount fields of the
-	// nodeEntry values ids hands out (see identitytable.go). It is
+	// backing is the backing-fd (passthrough) state of the nodes that
+	// have one, by the nodeEntry ids hands out for them (see
+	// identitytable.go); kept here rather than in every nodeEntry.
+	backing map[*nodeEntry]backingState
+
+	// backingMu protects backing. It is
 	// separate from ids' own mutex because addBackingID/
 	// releaseBackingIDRef hold it across a call into ServerCallbacks.
 	// Locks for inodes must be taken before backingMu.
@@ -841,6 +845,13 @@ func (b *rawBridge) Open(cancel <-chan struct{}, input *fuse.OpenIn, out *fuse.O
 	return fuse.OK
 }
 
+// backingState is a node's registered backing fd and how many open
+// files use it.
+type backingState struct {
+	id       int32
+	refcount int32
+}
+
 // must hold backingMu
 func (b *rawBridge) addBackingID(e *nodeEntry, f FileHandle, out *fuse.OpenOut) {
 	if b.disableBackingFiles {
@@ -857,7 +868,8 @@ func (b *rawBridge) addBackingID(e *nodeEntry, f FileHandle, out *fuse.OpenOut) 
 		return
 	}
 
-	if e.backingID == 0 {
+	st := b.backing[e]
+	if st.id == 0 {
 		fd, ok := pth.PassthroughFd()
 		if !ok {
 			return
@@ -870,34 +882,40 @@ func (b *rawBridge) addBackingID(e *nodeEntry, f FileHandle, out *fuse.OpenOut) 
 			// This happens if we're not root or CAP_PASSTHROUGH is missing.
 			b.disableBackingFiles = true
 		} else {
-			e.backingID = id
+			st.id = id
 		}
 	}
 
-	if e.backingID != 0 {
-		out.BackingID = e.backingID
+	if st.id != 0 {
+		out.BackingID = st.id
 		out.OpenFlags |= fuse.FOPEN_PASSTHROUGH
 		out.OpenFlags &= ^uint32(fuse.FOPEN_KEEP_CACHE)
-		e.backingIDRefcount++
+		st.refcount++
+		if b.backing == nil {
+			b.backing = make(map[*nodeEntry]backingState)
+		}
+		b.backing[e] = st
 	}
 }
 
 // must hold backingMu
 func (b *rawBridge) releaseBackingIDRef(e *nodeEntry) {
-	if e.backingID == 0 {
+	st, ok := b.backing[e]
+	if !ok {
 		return
 	}
 
-	e.backingIDRefcount--
-	if e.backingIDRefcount == 0 {
-		errno := b.server.(serverBackingFdCallbacks).UnregisterBackingFd(e.backingID)
+	st.refcount--
+	if st.refcount == 0 {
+		errno := b.server.(serverBackingFdCallbacks).UnregisterBackingFd(st.id)
 		if errno != 0 {
 			b.logf("UnregisterBackingFd: %v", errno)
 		}
-		e.backingID = 0
-		e.backingIDRefcount = 0
-	} else if e.backingIDRefcount < 0 {
+		delete(b.backing, e)
+	} else if st.refcount < 0 {
 		log.Panic("backingIDRefcount underflow")
+	} else {
+		b.backing[e] = st
 	}
 }
 

@@ -20,10 +20,10 @@ import (
 // A nodeEntry lives for exactly as long as its nodeid is registered:
 // mapIdentityTable.forget deletes it in the same step that drops the
 // nodeid. There is nothing extra to clean up at that point because the
-// FUSE protocol guarantees openFiles is already empty and the backing
-// fields are already zero - a node with open handles or an active
-// backing-fd registration keeps its lookup count (and therefore its
-// entry) alive.
+// FUSE protocol guarantees openFiles is already empty and the node has
+// no state in rawBridge.backing - a node with open handles or an
+// active backing-fd registration keeps its lookup count (and therefore
+// its entry) alive.
 type nodeEntry struct {
 	// inode is the *Inode currently registered under this nodeid.
 	inode atomic.Pointer[Inode]
@@ -34,18 +34,11 @@ type nodeEntry struct {
 
 	// file handles open on this node; nil when none is, as for most
 	// of the nodes of a large tree, whose entries then hold a pointer
-	// instead of a 24-byte slice (a nodeEntry is 32 bytes).
+	// instead of a 24-byte slice.
 	openFiles *fileHandles
 
-	// backing-fd (passthrough) state. Protected by rawBridge.backingMu,
-	// not by mapIdentityTable.mu: addBackingID/releaseBackingIDRef
-	// (bridge.go) hold a lock across a call into ServerCallbacks to
-	// register/unregister the backing fd, and mu - used for identity
-	// resolution across the whole filesystem - must not be held during
-	// that call. Callers reach these fields via the *nodeEntry returned
-	// by the identity lookups below.
-	backingID         int32
-	backingIDRefcount int32
+	// The backing-fd (passthrough) state, which few nodes have, is
+	// kept apart in rawBridge.backing, so that a nodeEntry is 24 bytes.
 }
 
 // mapIdentityTable owns every kernel-facing number: nodeids and file
