@@ -42,6 +42,6 @@ go test -count=1 -tags purego ./vault/...
 
 # The patched go-fuse (third_party/go-fuse/PATCHES.md): the patches' own tests.
 (cd third_party/go-fuse && go test -count=1 -run 'ReadBufPool|BufferPool|LoopYield|DevIONoAllocs' ./fuse)
-(cd third_party/go-fuse && go test -count=1 -run 'InodeTablesSize|InodeData|InodeParents|LockNodesNoAllocs|IdentityTable|InodeChildren' ./fs)
+(cd third_party/go-fuse && go test -count=1 -run 'InodeTablesSize|InodeData|InodeParents|LockNodesNoAllocs|IdentityTable|InodeChildren|PtrTable' ./fs)
 
 go test -race -count=1 -timeout 25m ./...

@@ -108,7 +108,7 @@ func TestForget(t *testing.T) {
 
 	bridge := rawFS.(*rawBridge)
 	bridge.ids.mu.Lock()
-	l := len(bridge.ids.nodes)
+	l := bridge.ids.nodes.len()
 	bridge.ids.mu.Unlock()
 	if l != 1 {
 		t.Fatalf("got %d live nodes, want 1", l)

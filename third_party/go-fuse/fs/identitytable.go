@@ -62,8 +62,9 @@ type mapIdentityTable struct {
 	// the table twice as large, for the rare number shared by two live
 	// identities (a file replaced under a recycled inode number while
 	// the kernel still knows the old one), which are told apart by Gen
-	// and never looked up again under the old one.
-	stableAttrs  map[uint64]*Inode
+	// and never looked up again under the old one. A ptrTable keyed by
+	// the Inode's number.
+	stableAttrs  ptrTable[Inode]
 	automaticIno uint64
 
 	// externalNodeID mirrors Options.ExternalNodeID: under it, nodeid
@@ -76,7 +77,8 @@ type mapIdentityTable struct {
 	//
 	// nodes translates between the NodeID and its nodeEntry. A simple
 	// incrementing counter is used as the NodeID (see nextNodeId).
-	nodes      map[uint64]*nodeEntry
+	// A ptrTable keyed by the node ID of the entry's Inode.
+	nodes      ptrTable[nodeEntry]
 	nextNodeId uint64
 
 	// nodeCountHigh records the highest number of entries we had in the
@@ -100,8 +102,8 @@ func (t *mapIdentityTable) initIdentityTable(firstAutomaticIno uint64, externalN
 		t.automaticIno = 1 << 63
 	}
 	t.externalNodeID = externalNodeID
-	t.stableAttrs = make(map[uint64]*Inode)
-	t.nodes = make(map[uint64]*nodeEntry)
+	t.stableAttrs = newPtrTable(func(n *Inode) uint64 { return n.ino })
+	t.nodes = newPtrTable(func(e *nodeEntry) uint64 { return e.inode.Load().nodeId })
 	// Fh 0 means no file handle.
 	t.files = []*fileEntry{{}}
 }
@@ -110,7 +112,7 @@ func (t *mapIdentityTable) initIdentityTable(firstAutomaticIno uint64, externalN
 // externalNodeID the one with id's Ino, else one whose Mode, Ino and
 // Gen all match. The caller holds t.mu.
 func (t *mapIdentityTable) find(id StableAttr) *Inode {
-	n := t.stableAttrs[id.Ino]
+	n := t.stableAttrs.get(id.Ino)
 	if n == nil || (!t.externalNodeID && n.StableAttr() != id) {
 		return nil
 	}
@@ -135,7 +137,7 @@ func (t *mapIdentityTable) registerRoot(root *Inode) {
 	defer t.mu.Unlock()
 	e := &nodeEntry{lookupCount: 1}
 	e.inode.Store(root)
-	t.nodes[1] = e
+	t.nodes.put(e)
 	t.nextNodeId = 2 // the root node has nodeid 1
 }
 
@@ -175,20 +177,20 @@ func (t *mapIdentityTable) registerNew(id StableAttr, child *Inode, exclusive bo
 			// Exact same identity found via a racing lookup (eg. two
 			// dirs linking to the same file, both losing to the same
 			// winner). We don't hold its lock, so we can't change it
-			return old, t.nodes[old.nodeId], nil
+			return old, t.nodes.get(old.nodeId), nil
 		}
 	}
 
-	e = t.nodes[child.nodeId]
+	e = t.nodes.get(child.nodeId)
 	if e == nil {
 		// Fresh node: create its entry. If child was already
 		// registered (the old == child case above), its entry - and
 		// any accumulated openFiles/backing state - is left alone.
 		e = &nodeEntry{}
 		e.inode.Store(child)
-		t.nodes[child.nodeId] = e
-		if len(t.nodes) > t.nodeCountHigh {
-			t.nodeCountHigh = len(t.nodes)
+		t.nodes.put(e)
+		if t.nodes.len() > t.nodeCountHigh {
+			t.nodeCountHigh = t.nodes.len()
 		}
 	} else if old := e.inode.Load(); old != child {
 		// we must have a different StableAttr now.
@@ -196,7 +198,7 @@ func (t *mapIdentityTable) registerNew(id StableAttr, child *Inode, exclusive bo
 		e.inode.Store(child)
 	}
 	// Any node that might be there is overwritten - it is obsolete now.
-	t.stableAttrs[id.Ino] = child
+	t.stableAttrs.put(child)
 
 	// child is kept as the definitive occupant of id/child.nodeId from
 	// here on, and the caller holds child.mu for the duration of this
@@ -219,7 +221,7 @@ func (t *mapIdentityTable) registerNew(id StableAttr, child *Inode, exclusive bo
 func (t *mapIdentityTable) decLookup(nodeID uint64, nlookup uint64) (n *Inode, reachedZero bool) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	e := t.nodes[nodeID]
+	e := t.nodes.get(nodeID)
 	if e == nil {
 		log.Panicf("decLookup: unknown node %d", nodeID)
 	}
@@ -236,51 +238,34 @@ func (t *mapIdentityTable) decLookup(nodeID uint64, nlookup uint64) (n *Inode, r
 func (t *mapIdentityTable) node(nodeID uint64, fh uint64) (*nodeEntry, *fileEntry) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	return t.nodes[nodeID], t.files[fh]
+	return t.nodes.get(nodeID), t.files[fh]
 }
 
 func (t *mapIdentityTable) forget(n *Inode) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if t.stableAttrs[n.ino] == n {
-		delete(t.stableAttrs, n.ino)
+	if t.stableAttrs.get(n.ino) == n {
+		t.stableAttrs.del(n.ino)
 	}
 	// The node ID goes with the Inode registered under it, also when
 	// a newer Inode took its place in stableAttrs.
-	if e, ok := t.nodes[n.nodeId]; ok && e.inode.Load() == n {
-		delete(t.nodes, n.nodeId)
+	if e := t.nodes.get(n.nodeId); e != nil && e.inode.Load() == n {
+		t.nodes.del(n.nodeId)
 	}
 }
 
-// compact tries to free memory that was previously used by forgotten
-// nodes.
-//
-// Maps do not free all memory when elements get deleted
-// ( https://github.com/golang/go/issues/20135 ).
-// As a workaround, we recreate our two big maps (stableAttrs & nodes)
-// every time they have shrunk dramatically (100 x smaller).
-// In this case, `nodeCountHigh` is reset to the new (smaller) size.
+// compact gives memory back to the OS once the node tables have shrunk
+// dramatically (100 x smaller), as after the kernel forgot most nodes.
+// The tables shrink on their own as entries go (see ptrTable);
+// `nodeCountHigh` is reset to the new (smaller) size.
 func (t *mapIdentityTable) compact() {
 	t.mu.Lock()
 
-	if t.nodeCountHigh <= len(t.nodes)*100 {
+	if t.nodeCountHigh <= t.nodes.len()*100 {
 		t.mu.Unlock()
 		return
 	}
-
-	tmpStableAttrs := make(map[uint64]*Inode, len(t.stableAttrs))
-	for i, v := range t.stableAttrs {
-		tmpStableAttrs[i] = v
-	}
-	t.stableAttrs = tmpStableAttrs
-
-	tmpNodes := make(map[uint64]*nodeEntry, len(t.nodes))
-	for i, v := range t.nodes {
-		tmpNodes[i] = v
-	}
-	t.nodes = tmpNodes
-
-	t.nodeCountHigh = len(t.nodes)
+	t.nodeCountHigh = t.nodes.len()
 
 	t.mu.Unlock()
 
@@ -342,7 +327,7 @@ func (t *mapIdentityTable) detachFile(nodeID uint64, fh uint64) (*nodeEntry, *fi
 	t.mu.Lock()
 	defer t.mu.Unlock()
 
-	e := t.nodes[nodeID]
+	e := t.nodes.get(nodeID)
 	if e == nil {
 		log.Panicf("detachFile: unknown node %d", nodeID)
 	}

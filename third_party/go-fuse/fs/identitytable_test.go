@@ -38,17 +38,17 @@ func TestIdentityTableSharedIno(t *testing.T) {
 		t.Errorf("find newer = %p", got)
 	}
 	tab.forget(older)
-	if _, ok := tab.nodes[older.nodeId]; ok {
+	if tab.nodes.get(older.nodeId) != nil {
 		t.Error("older node ID still registered after forget")
 	}
 	if got := tab.findByAttr(newID); got != newer {
 		t.Errorf("after forgetting the older, find newer = %p", got)
 	}
-	if _, ok := tab.nodes[newer.nodeId]; !ok {
+	if tab.nodes.get(newer.nodeId) == nil {
 		t.Error("newer node ID dropped with the older")
 	}
 	tab.forget(newer)
-	if len(tab.nodes) != 0 || len(tab.stableAttrs) != 0 {
-		t.Errorf("after forgetting both: %d node IDs, %d identities", len(tab.nodes), len(tab.stableAttrs))
+	if tab.nodes.len() != 0 || tab.stableAttrs.len() != 0 {
+		t.Errorf("after forgetting both: %d node IDs, %d identities", tab.nodes.len(), tab.stableAttrs.len())
 	}
 }
