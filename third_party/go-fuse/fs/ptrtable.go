@@ -9,11 +9,11 @@ import "math/bits"
 // ptrTable is a hash table of pointers to E, each found by a uint64 key
 // that key derives from the pointed-to value (an Inode's number, a
 // nodeEntry's node ID). It holds one word per slot, where a
-// map[uint64]*E holds a key, a value and a control byte, and keeps
-// between half and three quarters of its slots used (Go maps: seven
-// eighths at most, often half): about 13 bytes per entry instead of 24
-// for the node tables, which have an entry for every node the kernel
-// knows.
+// map[uint64]*E holds a key, a value and a control byte; it keeps half
+// to three quarters of its slots used as it grows, and shrinks to half
+// once fewer than a quarter are (Go maps: seven eighths at most, often
+// half): 11-16 bytes per entry instead of about 24 for the node tables,
+// which have an entry for every node the kernel knows.
 //
 // Open addressing with linear probing; the slot of a key is its
 // multiplicative hash scaled to the table size, so sizes need not be
