@@ -46,7 +46,7 @@ type fileEntry struct {
 	// nodeEntry's current state.
 	inode *Inode
 
-	// index into nodeEntry.openFiles
+	// index into the node's handles in mapIdentityTable.openFiles
 	nodeIndex int
 
 	// Handle number which we communicate to the kernel.

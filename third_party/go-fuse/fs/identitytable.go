@@ -14,14 +14,15 @@ import (
 )
 
 // nodeEntry is the per-nodeid state the kernel-facing tables need
-// beyond the *Inode itself: which file handles are open on it, and (if
-// passthrough is in use) its backing-fd state.
+// beyond the *Inode itself: the lookup count. Which file handles are
+// open on it, and (if passthrough is in use) its backing-fd state, are
+// kept in tables by entry.
 //
 // A nodeEntry lives for exactly as long as its nodeid is registered:
 // mapIdentityTable.forget deletes it in the same step that drops the
 // nodeid. There is nothing extra to clean up at that point because the
-// FUSE protocol guarantees openFiles is already empty and the node has
-// no state in rawBridge.backing - a node with open handles or an
+// FUSE protocol guarantees the node has no handles in openFiles and no
+// state in rawBridge.backing - a node with open handles or an
 // active backing-fd registration keeps its lookup count (and therefore
 // its entry) alive.
 type nodeEntry struct {
@@ -32,13 +33,10 @@ type nodeEntry struct {
 	// count for this nodeid.
 	lookupCount uint64
 
-	// file handles open on this node; nil when none is, as for most
-	// of the nodes of a large tree, whose entries then hold a pointer
-	// instead of a 24-byte slice.
-	openFiles *fileHandles
-
-	// The backing-fd (passthrough) state, which few nodes have, is
-	// kept apart in rawBridge.backing, so that a nodeEntry is 24 bytes.
+	// The file handles open on the node are kept apart in
+	// mapIdentityTable.openFiles, and the backing-fd (passthrough)
+	// state in rawBridge.backing: few of the nodes of a large tree have
+	// either at any moment, and a nodeEntry is 16 bytes.
 }
 
 // mapIdentityTable owns every kernel-facing number: nodeids and file
@@ -87,6 +85,12 @@ type mapIdentityTable struct {
 	// 1), this is also a good estimate for stableAttrs.
 	nodeCountHigh int
 
+	// openFiles are the file handles open on each node that has any.
+	// Go maps do not shrink: once it held many and is empty again, it
+	// is made anew (openFilesHigh is the most it held since made).
+	openFiles     map[*nodeEntry]*fileHandles
+	openFilesHigh int
+
 	// files[fh] is nil if fh is free. files[0] is a dummy.
 	files []*fileEntry
 	// indices of files that are not allocated.
@@ -104,6 +108,7 @@ func (t *mapIdentityTable) initIdentityTable(firstAutomaticIno uint64, externalN
 	t.externalNodeID = externalNodeID
 	t.stableAttrs = newPtrTable(func(n *Inode) uint64 { return n.ino })
 	t.nodes = newPtrTable(func(e *nodeEntry) uint64 { return e.inode.Load().nodeId })
+	t.openFiles = make(map[*nodeEntry]*fileHandles)
 	// Fh 0 means no file handle.
 	t.files = []*fileEntry{{}}
 }
@@ -124,12 +129,13 @@ type fileHandles struct {
 	fhs []uint32
 }
 
-// fhs is the list of file handles open on e, nil if none.
-func (e *nodeEntry) fhs() []uint32 {
-	if e.openFiles == nil {
-		return nil
+// fhs is the list of file handles open on e, nil if none. The caller
+// holds t.mu.
+func (t *mapIdentityTable) fhs(e *nodeEntry) []uint32 {
+	if of := t.openFiles[e]; of != nil {
+		return of.fhs
 	}
-	return e.openFiles.fhs
+	return nil
 }
 
 func (t *mapIdentityTable) registerRoot(root *Inode) {
@@ -293,13 +299,16 @@ func (t *mapIdentityTable) registerFile(e *nodeEntry, f FileHandle, flags uint32
 	if _, ok := f.(FileReaddirenter); ok {
 		fe.lastRead = dirEntryPool.Get().([]fuse.DirEntry)
 	}
-	if e.openFiles == nil {
-		e.openFiles = &fileHandles{}
+	of := t.openFiles[e]
+	if of == nil {
+		of = &fileHandles{}
+		t.openFiles[e] = of
+		t.openFilesHigh = max(t.openFilesHigh, len(t.openFiles))
 	}
-	fe.nodeIndex = len(e.openFiles.fhs)
+	fe.nodeIndex = len(of.fhs)
 	fe.file = f
 	fe.inode = e.inode.Load()
-	e.openFiles.fhs = append(e.openFiles.fhs, fe.fh)
+	of.fhs = append(of.fhs, fe.fh)
 
 	return fe
 }
@@ -311,7 +320,7 @@ func (t *mapIdentityTable) registerFile(e *nodeEntry, f FileHandle, flags uint32
 func (t *mapIdentityTable) firstOpenFile(e *nodeEntry) (FileHandle, func()) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	for _, fh := range e.fhs() {
+	for _, fh := range t.fhs(e) {
 		fe := t.files[fh]
 		fe.wg.Add(1)
 		return fe.file, fe.wg.Done
@@ -333,7 +342,8 @@ func (t *mapIdentityTable) detachFile(nodeID uint64, fh uint64) (*nodeEntry, *fi
 	}
 	var entry *fileEntry
 	if fh > 0 {
-		fhs := e.openFiles.fhs
+		of := t.openFiles[e]
+		fhs := of.fhs
 		last := len(fhs) - 1
 		entry = t.files[fh]
 		if last != entry.nodeIndex {
@@ -341,9 +351,12 @@ func (t *mapIdentityTable) detachFile(nodeID uint64, fh uint64) (*nodeEntry, *fi
 			t.files[fhs[entry.nodeIndex]].nodeIndex = entry.nodeIndex
 		}
 		if last == 0 {
-			e.openFiles = nil
+			delete(t.openFiles, e)
+			if len(t.openFiles) == 0 && t.openFilesHigh > 1024 {
+				t.openFiles, t.openFilesHigh = make(map[*nodeEntry]*fileHandles), 0
+			}
 		} else {
-			e.openFiles.fhs = fhs[:last]
+			of.fhs = fhs[:last]
 		}
 	}
 	return e, entry

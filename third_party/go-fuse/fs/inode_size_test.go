@@ -18,8 +18,8 @@ func TestInodeTablesSize(t *testing.T) {
 	if s := unsafe.Sizeof(Inode{}); s > 96 {
 		t.Errorf("Inode is %d bytes, want at most 96", s)
 	}
-	if s := unsafe.Sizeof(nodeEntry{}); s > 24 {
-		t.Errorf("nodeEntry is %d bytes, want at most 24", s)
+	if s := unsafe.Sizeof(nodeEntry{}); s > 16 {
+		t.Errorf("nodeEntry is %d bytes, want at most 16", s)
 	}
 
 	dir := &Inode{}
