@@ -26,12 +26,6 @@ func (w *writePlan) writeInPlace(b []byte, at int64) (int64, error) {
 	maxPiece := j.payload()
 	rp := c.getBuf(j.slotSize)
 	defer c.putBuf(rp)
-	var op *[]byte
-	defer func() {
-		if op != nil {
-			c.putBuf(op)
-		}
-	}()
 	end := at + int64(len(b))
 	for pa := at; pa < end; {
 		pe := end
@@ -41,11 +35,10 @@ func (w *writePlan) writeInPlace(b []byte, at int64) (int64, error) {
 		}
 		old, ok := w.oldBytes(pa, pe)
 		if !ok {
-			if op == nil {
-				op = c.getBuf(min(maxPiece, end-at))
-			}
-			old = (*op)[:pe-pa]
-			if err := c.readFull(old, pa); err != nil {
+			// Read straight into the record's payload, so that
+			// begin has nothing to copy.
+			old = (*rp)[journalHeaderLen : int64(journalHeaderLen)+pe-pa]
+			if err := c.readOld(old, pa); err != nil {
 				return pa - at, err
 			}
 		}

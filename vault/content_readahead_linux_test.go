@@ -3,6 +3,7 @@ package vault
 import (
 	"bytes"
 	"math/rand/v2"
+	"os"
 	"testing"
 	"time"
 
@@ -114,4 +115,80 @@ func TestContentPrefetchForWriteEnd(t *testing.T) {
 	if !c.prefetchForWrite(at, size-at+3000, size) {
 		t.Errorf("an append to a file whose pages were dropped did not ask for the cold window")
 	}
+}
+
+// TestContentJournaledColdRewrite rewrites whole chunks in the middle of
+// a file with the undo journal on, after its backing pages were
+// dropped: the old line is read for the journal (readOld), which on
+// the miss must request the cold window around it, and the journal
+// record must hold exactly the line that was there before (it is read
+// straight into the record). Then the same on cached pages.
+func TestContentJournaledColdRewrite(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	v.StartJournal()
+	t.Cleanup(func() { v.StopJournal() })
+	c, f := newFileContent(t, v)
+	r := rand.New(rand.NewPCG(17, 17))
+	C := c.lay.chunk
+	want := randBytes(r, int(600*C)+77)
+	mustWrite(t, c, want, 0)
+	chunks := int64(len(want)) / C
+	for round, cold := range []bool{true, false, true} {
+		if cold {
+			dropCached(t, f)
+		}
+		i := 1 + r.Int64N(chunks-2)
+		at := c.lay.lineOff(i)
+		before := make([]byte, c.lay.line)
+		if _, err := f.ReadAt(before, at); err != nil {
+			t.Fatal(err)
+		}
+		if cold {
+			// The pread above brought only the line's pages back.
+			unix.Fadvise(int(f.Fd()), 0, 0, unix.FADV_DONTNEED)
+		}
+		p := randBytes(r, int(C))
+		mustWrite(t, c, p, i*C)
+		copy(want[i*C:], p)
+		recs := journalRecords(t, v)
+		found := false
+		for _, rec := range recs {
+			if rec.Offset == at {
+				found = bytes.Equal(rec.Old, before)
+			}
+		}
+		if !found {
+			t.Fatalf("round %d: no journal record with the old line at %d", round, at)
+		}
+		if cold {
+			lo := at &^ (coldWindow - 1)
+			var cs unix.Cachestat_t
+			rng := unix.CachestatRange{Off: uint64(lo), Len: coldWindow}
+			if err := unix.Cachestat(uint(f.Fd()), &rng, &cs, 0); err != nil {
+				t.Logf("cachestat: %v; window not checked", err)
+			} else {
+				// WILLNEED is asynchronous: poll for the window.
+				for k := 0; k < 200 && cs.Cache < coldWindow/4096; k++ {
+					time.Sleep(10 * time.Millisecond)
+					unix.Cachestat(uint(f.Fd()), &rng, &cs, 0)
+				}
+				if cs.Cache < coldWindow/4096 {
+					t.Errorf("round %d: %d of %d pages of the window around a cold rewrite cached", round, cs.Cache, coldWindow/4096)
+				}
+			}
+		}
+		if got := readAll(t, c); !bytes.Equal(got, want) {
+			t.Fatalf("round %d: content differs after the rewrite", round)
+		}
+	}
+}
+
+// journalRecords parses v's live journal file.
+func journalRecords(t *testing.T, v *Vault) []JournalRecord {
+	t.Helper()
+	b, err := os.ReadFile(v.JournalPath())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parseJournal(b, journalSlotSize(v.ChunkSize()))
 }

@@ -10,6 +10,9 @@ package vault
 // readBacking is readFull.
 func (c *Content) readBacking(p []byte, off int64) error { return c.readFull(p, off) }
 
+// readOld is readFull.
+func (c *Content) readOld(p []byte, off int64) error { return c.readFull(p, off) }
+
 // prefetchForWrite does nothing.
 func (c *Content) prefetchForWrite(off, n, size int64) bool { return false }
 

@@ -371,6 +371,9 @@ func (w *writePlan) store(segs []segment) (done int64, err error) {
 	oldS, newS := w.oldS, w.lay.backingSize(w.newSize)
 	grew := false
 	for _, sg := range segs {
+		if sg.at < oldS && c.jr != nil {
+			continue // writeInPlace reads the old bytes first (readOld)
+		}
 		c.prefetchForWrite(sg.at, int64(len(sg.b)), oldS)
 	}
 	for _, sg := range segs {

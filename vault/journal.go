@@ -70,7 +70,9 @@ type JournalRecord struct {
 var ErrJournal = errors.New("malformed journal file")
 
 // encodeJournalRecord writes a record into dst (at least
-// journalHeaderLen+len(old) bytes) and returns its length.
+// journalHeaderLen+len(old) bytes) and returns its length. old may
+// already be in place (dst[journalHeaderLen:]), read there by the
+// writer to spare a copy.
 func encodeJournalRecord(dst []byte, seq uint64, id []byte, off int64, old []byte) int {
 	copy(dst, journalMagic)
 	p := len(journalMagic)
@@ -82,7 +84,9 @@ func encodeJournalRecord(dst []byte, seq uint64, id []byte, off int64, old []byt
 	p += 8
 	binary.BigEndian.PutUint32(dst[p:], uint32(len(old)))
 	p += 4
-	copy(dst[p+4:], old)
+	if len(old) > 0 && &dst[p+4] != &old[0] { // old may be read in place
+		copy(dst[p+4:], old)
+	}
 	sum := crc32.Update(crc32.Checksum(dst[:p], crc32c), crc32c, old)
 	binary.BigEndian.PutUint32(dst[p:], sum)
 	return journalHeaderLen + len(old)
