@@ -106,6 +106,11 @@ func newRoot(v *vault.Vault, opts Options) (*node, error) {
 	default:
 		r.timeout = cacheTimeout
 	}
+	if v.SharedStorage() {
+		v.CacheDirIVs(0)
+	} else {
+		v.CacheDirIVs(dirIVCacheSize)
+	}
 	r.maxOpenDirs = opts.maxOpenDirs
 	if r.maxOpenDirs <= 0 {
 		r.maxOpenDirs = defaultMaxOpenDirs()
@@ -114,6 +119,12 @@ func newRoot(v *vault.Vault, opts Options) (*node, error) {
 	n.SetData(&nodeExt{key: keyOf(&st), dir: &dirState{d: d}, r: r})
 	return n, nil
 }
+
+// dirIVCacheSize is how many directories' IVs the mount remembers once
+// their nodes are gone (vault.CacheDirIVs): about 64 bytes each, so
+// 1 MiB at most, and enough for every directory of a large source tree
+// (Go's has 1,325).
+const dirIVCacheSize = 16 << 10
 
 // defaultMaxOpenDirs leaves three quarters of the fd limit to open
 // files and go-fuse.

@@ -27,6 +27,9 @@ type Dir struct {
 	// alt holds the IVs of sync tools' conflict copies of the directory
 	// IV (see dir_conflict.go).
 	alt altIVs
+	// stamp is the directory as it was when iv was read, when the
+	// vault caches IVs (see dirIVCache).
+	stamp *dirIVStamp
 }
 
 // DirEntry is one plaintext entry of a directory listing. Ino and Type
@@ -63,6 +66,14 @@ func (v *Vault) OpenRoot() (*Dir, error) {
 func (v *Vault) newDir(fd int, path string) (*Dir, error) {
 	d := &Dir{v: v, fd: fd, path: path}
 	if !v.PlaintextNames() {
+		c := v.ivCache.Load()
+		st, stamped := c.stamp(fd)
+		if stamped {
+			if iv, ok := c.lookup(st); ok {
+				d.iv, d.stamp = iv, st
+				return d, nil
+			}
+		}
 		iv, err := readDirIVAt(fd, path)
 		if err != nil {
 			iv, err = v.awaitDirIV(fd, path, err)
@@ -72,6 +83,9 @@ func (v *Vault) newDir(fd int, path string) (*Dir, error) {
 			return nil, err
 		}
 		d.iv = iv
+		if stamped {
+			d.stamp = st
+		}
 	}
 	return d, nil
 }
@@ -84,10 +98,14 @@ func (d *Dir) Fd() int { return d.fd }
 // modify it.
 func (d *Dir) IV() []byte { return d.iv }
 
-// Close releases the descriptor; further calls are no-ops.
+// Close releases the descriptor; further calls are no-ops. A mount
+// that caches directory IVs remembers this one's (see dirIVCache).
 func (d *Dir) Close() error {
 	if d.fd < 0 {
 		return nil
+	}
+	if d.stamp != nil {
+		d.v.ivCache.Load().remember(d.fd, d.stamp, d.iv)
 	}
 	err := unix.Close(d.fd)
 	d.fd = -1

@@ -26,6 +26,11 @@ type Vault struct {
 	nameCodecs, xattrCodecs sync.Pool
 	// shared is set by SetSharedStorage (see content_lock.go).
 	shared bool
+	// ivCache remembers directory IVs across a directory's closing and
+	// opening again (diriv_cache.go); nil unless CacheDirIVs. Atomic:
+	// a Dir of an earlier mount of the vault may close while the next
+	// mount sets it.
+	ivCache atomic.Pointer[dirIVCache]
 	// journal is the mount's undo journal (journal.go), nil for the
 	// offline commands and read-only or reverse mounts.
 	journal   atomic.Pointer[Journal]
