@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/fernetfs/fernetfs/vault"
 )
@@ -19,8 +20,12 @@ import (
 // mount used shows in the backing name it gives a new file. With
 // shared storage nothing is remembered.
 func TestDirIVCacheMount(t *testing.T) {
+	// settled waits out vault's dirIVSettle (3 s): a directory changed
+	// more recently is not remembered.
+	settled := func() { time.Sleep(3200 * time.Millisecond) }
 	for _, shared := range []bool{false, true} {
 		t.Run("shared="+strconv.FormatBool(shared), func(t *testing.T) {
+			t.Parallel()
 			backing, v := newTestVault(t, vault.CreateOptions{})
 			v.SetSharedStorage(shared)
 			mnt := mountVault(t, v, Options{maxOpenDirs: 2}).dir
@@ -79,6 +84,7 @@ func TestDirIVCacheMount(t *testing.T) {
 			// Read the IV (the directory unchanged while open), then
 			// let the fd go: now it is remembered.
 			evict()
+			settled()
 			if _, err := os.ReadDir(d); err != nil {
 				t.Fatal(err)
 			}
@@ -102,6 +108,7 @@ func TestDirIVCacheMount(t *testing.T) {
 			}
 			// Remembered again, then a new IV file renamed into place.
 			evict()
+			settled()
 			if _, err := os.ReadDir(d); err != nil {
 				t.Fatal(err)
 			}

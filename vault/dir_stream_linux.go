@@ -23,7 +23,7 @@ import (
 type Stream struct {
 	d  *Dir
 	fd int
-	// buf is the getdents buffer, from the vault's buffer pools and
+	// bp and buf are the getdents buffer, from the vault's pools and
 	// given back by Close: rm -rf opens two streams per directory, and
 	// a fresh 32 KiB for each made most of what the daemon allocated
 	// there, and so most of its garbage collection.

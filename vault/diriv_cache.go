@@ -1,6 +1,9 @@
 package vault
 
-import "sync"
+import (
+	"sync"
+	"time"
+)
 
 // dirIVCache remembers the IVs of directories a mount has had open, so
 // that opening one again once the kernel has forgotten it (its node,
@@ -21,11 +24,21 @@ import "sync"
 // it cannot see is the IV file rewritten in place, which changes no
 // ctime of the directory; a Dir held open does not see that either, and
 // fernetfs never does it.
+//
+// Timestamps are coarse (a clock tick, or seconds on some filesystems),
+// so a change in the same tick as the read could leave the ctime as it
+// was; as git does with its index, a directory changed less than settle
+// before its IV is read is not remembered.
 type dirIVCache struct {
-	mu  sync.Mutex
-	max int
-	m   map[dirIVKey]dirIVEntry
+	mu     sync.Mutex
+	max    int
+	settle time.Duration
+	m      map[dirIVKey]dirIVEntry
 }
+
+// dirIVSettle is dirIVCache.settle: more than the coarsest timestamp
+// granularity of the filesystems fernetfs runs on (2 s on FAT).
+const dirIVSettle = 3 * time.Second
 
 // dirIVKey is a backing directory's inode.
 type dirIVKey struct{ dev, ino uint64 }
@@ -52,7 +65,7 @@ func (v *Vault) CacheDirIVs(max int) {
 	if c := v.ivCache.Load(); c != nil && c.max == max {
 		return
 	}
-	v.ivCache.Store(&dirIVCache{max: max, m: make(map[dirIVKey]dirIVEntry)})
+	v.ivCache.Store(&dirIVCache{max: max, settle: dirIVSettle, m: make(map[dirIVKey]dirIVEntry)})
 }
 
 // dirIVStamp is a directory's inode and times when its IV was read
@@ -63,13 +76,17 @@ type dirIVStamp struct {
 }
 
 // stamp reads the identity and times of the directory open as fd, when
-// the cache is on.
+// the cache is on and the directory's last change is settled (a clock
+// set back makes every change unsettled).
 func (c *dirIVCache) stamp(fd int) (*dirIVStamp, bool) {
 	if c == nil {
 		return nil, false
 	}
 	k, e, ok := dirStamp(fd)
 	if !ok {
+		return nil, false
+	}
+	if age := time.Now().UnixNano() - e.changed; age < int64(c.settle) {
 		return nil, false
 	}
 	return &dirIVStamp{k: k, e: e}, true

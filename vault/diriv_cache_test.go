@@ -47,6 +47,8 @@ func TestDirIVCache(t *testing.T) {
 	root := openRoot(t, v)
 	mkdir(t, root, "plain").Close()
 	v.CacheDirIVs(2)
+	// The directories here change moments before they are opened.
+	v.ivCache.Load().settle = 0
 	sub := mkdir(t, root, "a")
 	createFile(t, sub, "f")
 	orig := append([]byte(nil), sub.IV()...)
@@ -151,5 +153,17 @@ func TestDirIVCache(t *testing.T) {
 	rewriteIVInPlace(t, backing, orig)
 	if got := reopenIV(t, root, "a"); !bytes.Equal(got, orig) {
 		t.Fatalf("cache off: IV %x, want %x from the file", got, orig)
+	}
+
+	// A directory changed moments before its IV is read is not
+	// remembered.
+	v.CacheDirIVs(2)
+	if err := os.WriteFile(filepath.Join(backing, "stray2"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	reopenIV(t, root, "a")
+	rewriteIVInPlace(t, backing, other)
+	if got := reopenIV(t, root, "a"); !bytes.Equal(got, other) {
+		t.Fatalf("changed just before: IV %x, want %x from the file", got, other)
 	}
 }
