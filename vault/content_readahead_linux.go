@@ -17,18 +17,7 @@ func (c *Content) readBacking(p []byte, off int64) error {
 	if m := c.mapped(end); m != nil {
 		return c.copyMapped(p, m, off)
 	}
-	n, err := unix.Preadv2(int(fd), [][]byte{p}, off, unix.RWF_NOWAIT)
-	switch {
-	case err == nil && n == len(p):
-		return nil
-	case err == unix.ENOSYS || err == unix.EOPNOTSUPP || err == unix.EINVAL:
-		c.fd.fd.Store(-1) // no RWF_NOWAIT here: plain reads from now on
-		return c.readFull(p, off)
-	}
-	lo := off &^ (coldWindow - 1)
-	hi := max(lo+coldWindow, (end+4095)&^4095)
-	unix.Fadvise(int(fd), lo, hi-lo, unix.FADV_WILLNEED)
-	return c.readFull(p, off)
+	return c.readCachedFirst(int(fd), p, off)
 }
 
 // prefetchForWrite prepares a small write of n backing bytes at off that
@@ -77,7 +66,15 @@ func (c *Content) readOld(p []byte, off int64) error {
 	if fd < 0 || len(p) > coldWindow || off == 0 || off == prev {
 		return c.readFull(p, off)
 	}
-	n, err := unix.Preadv2(int(fd), [][]byte{p}, off, unix.RWF_NOWAIT)
+	return c.readCachedFirst(int(fd), p, off)
+}
+
+// readCachedFirst reads p at off from the page cache alone
+// (RWF_NOWAIT) and, on a miss, requests the aligned coldWindow around
+// it before the blocking read, so that one device read serves this
+// access and its neighbours'.
+func (c *Content) readCachedFirst(fd int, p []byte, off int64) error {
+	n, err := unix.Preadv2(fd, [][]byte{p}, off, unix.RWF_NOWAIT)
 	switch {
 	case err == nil && n == len(p):
 		return nil
@@ -85,9 +82,10 @@ func (c *Content) readOld(p []byte, off int64) error {
 		c.fd.fd.Store(-1) // no RWF_NOWAIT here: plain reads from now on
 		return c.readFull(p, off)
 	}
+	end := off + int64(len(p))
 	lo := off &^ (coldWindow - 1)
 	hi := max(lo+coldWindow, (end+4095)&^4095)
-	unix.Fadvise(int(fd), lo, hi-lo, unix.FADV_WILLNEED)
+	unix.Fadvise(fd, lo, hi-lo, unix.FADV_WILLNEED)
 	return c.readFull(p, off)
 }
 
