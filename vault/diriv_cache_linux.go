@@ -7,16 +7,8 @@ import "golang.org/x/sys/unix"
 // has been removed (k is still set when known).
 func dirStamp(fd int) (k dirIVKey, e dirIVEntry, ok bool) {
 	var st unix.Statx_t
-	for {
-		err := unix.Statx(fd, "", unix.AT_EMPTY_PATH|unix.AT_STATX_SYNC_AS_STAT,
-			unix.STATX_INO|unix.STATX_NLINK|unix.STATX_CTIME|unix.STATX_BTIME, &st)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			return k, e, false
-		}
-		break
+	if err := fstatx(fd, unix.STATX_INO|unix.STATX_NLINK|unix.STATX_CTIME|unix.STATX_BTIME, &st); err != nil {
+		return k, e, false
 	}
 	k = dirIVKey{dev: unix.Mkdev(st.Dev_major, st.Dev_minor), ino: st.Ino}
 	if st.Mask&(unix.STATX_INO|unix.STATX_NLINK|unix.STATX_CTIME) != unix.STATX_INO|unix.STATX_NLINK|unix.STATX_CTIME || st.Nlink == 0 {
