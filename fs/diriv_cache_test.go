@@ -34,17 +34,6 @@ func TestDirIVCacheMount(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			// evict has the mount close every directory fd but the
-			// others' (two open, each skipped once while recent).
-			evict := func() {
-				for range 3 {
-					for i := range 4 {
-						if _, err := os.ReadDir(filepath.Join(mnt, "e"+strconv.Itoa(i))); err != nil {
-							t.Fatal(err)
-						}
-					}
-				}
-			}
 			d := filepath.Join(mnt, "d")
 			if err := os.Mkdir(d, 0o755); err != nil {
 				t.Fatal(err)
@@ -59,6 +48,25 @@ func TestDirIVCacheMount(t *testing.T) {
 				t.Fatal(err)
 			}
 			bd := filepath.Join(backing, db)
+			// evict has the mount close d's fd by opening the others
+			// (two open, each skipped once while recent or in use). A
+			// use can outlast its request (the kernel sends RELEASEDIR
+			// in the background), so it lists them until no fd of this
+			// process is d's backing directory.
+			evict := func() {
+				t.Helper()
+				for range 200 {
+					for i := range 4 {
+						if _, err := os.ReadDir(filepath.Join(mnt, "e"+strconv.Itoa(i))); err != nil {
+							t.Fatal(err)
+						}
+					}
+					if backingFds(t, bd) == 0 {
+						return
+					}
+				}
+				t.Fatalf("the mount keeps %s open", bd)
+			}
 			ivFile := filepath.Join(bd, vault.DirIVName)
 			iv1, err := os.ReadFile(ivFile)
 			if err != nil {
