@@ -20,10 +20,17 @@ import (
 // vault outside the tree. Its methods may be called concurrently; Close
 // must come after all of them.
 type Dir struct {
-	v    *Vault
-	fd   int
-	iv   []byte
-	path string // backing path, for error messages only
+	v  *Vault
+	fd int
+	iv []byte
+	// parent and name give the backing path, for error messages only:
+	// name is the entry in parent, or the backing root's path when parent
+	// is nil. A mount keeps a Dir per directory the kernel knows, and a
+	// joined path string cost each of them the whole path again (about
+	// 700 bytes a directory in Go's source tree); the entry name is the
+	// string the caller gets back as the backing name.
+	parent *Dir
+	name   string
 	// alt holds the IVs of sync tools' conflict copies of the directory
 	// IV (see dir_conflict.go).
 	alt altIVs
@@ -58,13 +65,13 @@ func (v *Vault) OpenRoot() (*Dir, error) {
 	if err != nil {
 		return nil, &os.PathError{Op: "open", Path: v.dir, Err: err}
 	}
-	return v.newDir(fd, v.dir)
+	return v.newDir(fd, nil, v.dir)
 }
 
 // newDir wraps an open directory descriptor, reading its IV; it takes
 // ownership of fd and closes it on error.
-func (v *Vault) newDir(fd int, path string) (*Dir, error) {
-	d := &Dir{v: v, fd: fd, path: path}
+func (v *Vault) newDir(fd int, parent *Dir, name string) (*Dir, error) {
+	d := &Dir{v: v, fd: fd, parent: parent, name: name}
 	if !v.PlaintextNames() {
 		c := v.ivCache.Load()
 		st, stamped := c.stamp(fd)
@@ -74,9 +81,9 @@ func (v *Vault) newDir(fd int, path string) (*Dir, error) {
 				return d, nil
 			}
 		}
-		iv, err := readDirIVAt(fd, path)
+		iv, err := readDirIVAt(fd, d.path)
 		if err != nil {
-			iv, err = v.awaitDirIV(fd, path, err)
+			iv, err = v.awaitDirIV(fd, d.path, err)
 		}
 		if err != nil {
 			unix.Close(fd)
@@ -112,9 +119,17 @@ func (d *Dir) Close() error {
 	return err
 }
 
+// path is the directory's backing path.
+func (d *Dir) path() string {
+	if d.parent == nil {
+		return d.name
+	}
+	return filepath.Join(d.parent.path(), d.name)
+}
+
 func (d *Dir) pathErr(op, name string, err error) error {
 	// Quoted: in plaintext-name vaults the path holds names from the vault.
-	return &os.PathError{Op: op, Path: strconv.Quote(filepath.Join(d.path, name)), Err: err}
+	return &os.PathError{Op: op, Path: strconv.Quote(filepath.Join(d.path(), name)), Err: err}
 }
 
 // BackingName translates the plaintext name of an entry in this
@@ -221,7 +236,7 @@ func (d *Dir) openBacking(backing string) (*Dir, error) {
 	if err != nil {
 		return nil, d.pathErr("openat", backing, err)
 	}
-	return d.v.newDir(fd, filepath.Join(d.path, backing))
+	return d.v.newDir(fd, d, backing)
 }
 
 // Mkdir creates the subdirectory plain and, in encrypted-name vaults, its
@@ -292,7 +307,7 @@ func (d *Dir) MkdirOpen(plain string, mode uint32) (backing string, sub *Dir, er
 	}
 	// The IV is the one now on disk: the file was created O_EXCL in a
 	// directory made by this call, through this descriptor.
-	return backing, &Dir{v: d.v, fd: fd, iv: iv, path: filepath.Join(d.path, backing)}, nil
+	return backing, &Dir{v: d.v, fd: fd, iv: iv, parent: d, name: backing}, nil
 }
 
 // List reads the directory and decrypts every name. It reads through a
@@ -329,7 +344,7 @@ func (d *Dir) list(orphans bool) ([]DirEntry, error) {
 		if name, err := nc.decryptName(d.iv, base, d.readSidecar); err == nil {
 			what = fmt.Sprintf("its entry, %q, is missing", name)
 		}
-		e.Err = fmt.Errorf("%q: %w: %w %q (%s)", d.path, ErrCorrupt, ErrOrphanSidecar, e.Backing, what)
+		e.Err = fmt.Errorf("%q: %w: %w %q (%s)", d.path(), ErrCorrupt, ErrOrphanSidecar, e.Backing, what)
 		out = append(out, e)
 	}
 	return out, nil
@@ -384,7 +399,7 @@ func (d *Dir) decryptName(e *DirEntry) {
 	e.Name, _, e.Err = d.decryptEntry(nc, nil, e.Backing, d.readSidecar, 0)
 	d.v.putNameCodec(nc)
 	if e.Err != nil {
-		e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
+		e.Err = fmt.Errorf("%q: %w", d.path(), e.Err)
 	}
 }
 
@@ -486,7 +501,7 @@ func (d *Dir) snapshot(orphans bool) (l *listing, sidecars []DirEntry, longNames
 		e := l.undecoded(i)
 		e.Name, altOf[i], e.Err = d.decryptEntry(nc, alts, e.Backing, d.readSidecar, 0)
 		if e.Err != nil {
-			e.Err = fmt.Errorf("%q: %w", d.path, e.Err)
+			e.Err = fmt.Errorf("%q: %w", d.path(), e.Err)
 		}
 		decoded[i] = e
 	}

@@ -86,8 +86,8 @@ func TestLookup(t *testing.T) {
 		t.Fatal(err)
 	}
 	want, _ := d.BackingName("a.md")
-	if b != want || filepath.Base(d.path) == filepath.Base(v.Dir()) {
-		t.Errorf("Lookup gave %q in %s", b, d.path)
+	if b != want || filepath.Base(d.path()) == filepath.Base(v.Dir()) {
+		t.Errorf("Lookup gave %q in %s", b, d.path())
 	}
 	d.Close()
 	if d, b, err := v.Lookup(""); err != nil || b != "." {
@@ -144,5 +144,39 @@ func TestReadXattrs(t *testing.T) {
 	}
 	if xs[2].Name != "user.b" || xs[2].Err != nil || string(xs[2].Value) != "2" {
 		t.Errorf("user.b: %+v", xs[2])
+	}
+}
+
+// TestNestedDirPathInErrors: a Dir keeps only its entry name and parent,
+// and still names its whole backing path in errors, whether it was
+// opened (OpenDir) or made (MkdirOpen), also after its parent is closed.
+func TestNestedDirPathInErrors(t *testing.T) {
+	v := newTestVault(t, CreateOptions{})
+	root, err := v.OpenRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	b1, err := root.Mkdir("one", 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one, err := root.OpenDir("one")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root.Close()
+	b2, two, err := one.MkdirOpen("two", 0o755)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one.Close()
+	defer two.Close()
+	want := filepath.Join(v.Dir(), b1, b2)
+	if got := two.path(); got != want {
+		t.Errorf("path = %q, want %q", got, want)
+	}
+	_, err = two.OpenDir("missing")
+	if !errors.Is(err, fs.ErrNotExist) || !strings.Contains(err.Error(), strings.TrimSuffix(strings.TrimPrefix(want, "/"), "/")+"/") {
+		t.Errorf("OpenDir(missing) = %v, want an error naming %s/...", err, want)
 	}
 }

@@ -35,16 +35,16 @@ func writeDirIVAt(dfd int) ([]byte, error) {
 	return iv, nil
 }
 
-// readDirIVAt reads the IV of the directory open as dfd; path names the
-// directory in errors. A missing or malformed IV means none of the
+// readDirIVAt reads the IV of the directory open as dfd; path gives the
+// name of the directory for errors. A missing or malformed IV means none of the
 // directory's names can be decrypted, so it is corruption, not ENOENT.
-func readDirIVAt(dfd int, path string) ([]byte, error) {
+func readDirIVAt(dfd int, path func() string) ([]byte, error) {
 	iv, err := readSmallFileAt(dfd, DirIVName, DirIVLen)
 	if err != nil {
-		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, filepath.Join(path, DirIVName), err)
+		return nil, fmt.Errorf("%w: %s: %v", ErrCorrupt, filepath.Join(path(), DirIVName), err)
 	}
 	if len(iv) != DirIVLen {
-		return nil, fmt.Errorf("%w: %s: %d bytes, want %d", ErrCorrupt, filepath.Join(path, DirIVName), len(iv), DirIVLen)
+		return nil, fmt.Errorf("%w: %s: %d bytes, want %d", ErrCorrupt, filepath.Join(path(), DirIVName), len(iv), DirIVLen)
 	}
 	return iv, nil
 }

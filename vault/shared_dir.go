@@ -16,7 +16,7 @@ const dirIVWait = time.Second
 // awaitDirIV retries reading the IV of the directory open as dfd while
 // it does not exist yet, on shared storage only; first is the error of
 // the first attempt, returned if the IV never appears.
-func (v *Vault) awaitDirIV(dfd int, path string, first error) ([]byte, error) {
+func (v *Vault) awaitDirIV(dfd int, path func() string, first error) ([]byte, error) {
 	if !v.shared {
 		return nil, first
 	}

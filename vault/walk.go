@@ -205,7 +205,7 @@ func (v *Vault) ResolvePath(plainPath string) (backingPath string, err error) {
 	if b == "." {
 		return v.dir, nil
 	}
-	return filepath.Join(d.path, b), nil
+	return filepath.Join(d.path(), b), nil
 }
 
 // walkInfo is an os.FileInfo built from an *at stat, since the os package
