@@ -41,6 +41,7 @@ func TestScripts(t *testing.T) {
 			"replace":  cmdReplace,
 			"flipbyte": cmdFlipByte,
 			"corrupt":  cmdCorrupt,
+			"tty":      cmdTty,
 		},
 	})
 }
