@@ -155,10 +155,13 @@ type fileKey struct {
 	key  *fernet.Key
 	mu   sync.Mutex
 	idle []*chunkWorker
+	// maxIdle bounds idle: Cores when the key was made, as asking the
+	// runtime for GOMAXPROCS takes its scheduler lock.
+	maxIdle int
 }
 
 func (c *Content) makeFileKey(id []byte) *fileKey {
-	fk := &fileKey{key: c.keys.ContentKey(id)}
+	fk := &fileKey{key: c.keys.ContentKey(id), maxIdle: Cores()}
 	copy(fk.line[:], fileMagic)
 	hex.Encode(fk.line[len(fileMagic):], id)
 	fk.line[fileHeaderLen-1] = '\n'

@@ -30,43 +30,43 @@ const (
 // buffers were allocated afresh after nearly every cycle, which brought
 // the next cycle closer. So each class also keeps one buffer that
 // survives collections, 4 MiB in all at most. Each is let go once its
-// class has not been asked for in keptIdle, so an idle mount does not
-// hold them, nor one that has gone from large files to small ones (a tar
-// extract) its large ones (bench/README.md has the measurements).
+// class has not been asked for in keptIdle (up to twice that), so an
+// idle mount does not hold them, nor one that has gone from large files
+// to small ones (a tar extract) its large ones (bench/README.md has the
+// measurements).
 type bufPools struct {
 	class [nBufClasses]sync.Pool
 	// kept holds one buffer of each class across collections.
 	kept [nBufClasses]atomic.Pointer[[]byte]
-	// lastUse is when a buffer of each class was last asked for (Unix
-	// nanoseconds; a clock step only moves a release).
-	lastUse [nBufClasses]atomic.Int64
+	// used is set when a buffer of each class is asked for, and cleared
+	// by releaseIdle: a flag rather than the time of the request, as
+	// reading the clock is a good part of a small read's bookkeeping.
+	used [nBufClasses]atomic.Bool
 	// releasing is set while a release of the kept buffers is
 	// scheduled.
 	releasing atomic.Bool
 }
 
 // keptIdle is how long a kept buffer outlasts the last request for one
-// of its class.
+// of its class, at least (releaseIdle's period: at most twice as long).
 const keptIdle = 2 * time.Second
 
-// releaseIdle lets go the kept buffers of the classes not asked for in
-// keptIdle, and checks again when the next of the others will be idle.
+// releaseIdle runs every keptIdle while a buffer is kept: it lets go
+// the kept buffers of the classes not asked for since its last run.
 func (p *bufPools) releaseIdle() {
-	now := time.Now().UnixNano()
-	next := time.Duration(-1)
+	held := false
 	for k := range p.kept {
 		if p.kept[k].Load() == nil {
 			continue
 		}
-		idle := time.Duration(now - p.lastUse[k].Load())
-		if idle >= keptIdle {
+		if p.used[k].Swap(false) {
+			held = true
+		} else {
 			p.kept[k].Store(nil)
-		} else if next < 0 || keptIdle-idle < next {
-			next = keptIdle - idle
 		}
 	}
-	if next >= 0 {
-		time.AfterFunc(next, p.releaseIdle)
+	if held {
+		time.AfterFunc(keptIdle, p.releaseIdle)
 		return
 	}
 	p.releasing.Store(false)
@@ -108,7 +108,9 @@ func (p *bufPools) get(n int64) *[]byte {
 		b := make([]byte, n)
 		return &b
 	}
-	p.lastUse[k].Store(time.Now().UnixNano())
+	if !p.used[k].Load() {
+		p.used[k].Store(true)
+	}
 	if bp := p.kept[k].Swap(nil); bp != nil {
 		*bp = (*bp)[:n]
 		return bp

@@ -67,7 +67,7 @@ func (c *Content) putWorker(fk *fileKey, wk *chunkWorker) {
 	wk.buf, wk.scratch = nil, nil
 	wk.cd.UseBuffer(nil)
 	fk.mu.Lock()
-	if len(fk.idle) < Cores() {
+	if len(fk.idle) < fk.maxIdle {
 		fk.idle = append(fk.idle, wk)
 	}
 	fk.mu.Unlock()
