@@ -33,9 +33,9 @@ type bufferPool struct {
 
 	// kept holds buffers of each class across collections.
 	kept [keptClasses][keptSlots]atomic.Pointer[[]byte]
-	// lastUse is when a buffer of each class was last asked for (Unix
-	// nanoseconds).
-	lastUse [keptClasses]atomic.Int64
+	// used is set when a buffer of each class is asked for, and cleared
+	// by releaseIdle (a flag, not a time: no clock read per request).
+	used [keptClasses]atomic.Bool
 	// releasing is set while a release of the kept buffers is
 	// scheduled.
 	releasing atomic.Bool
@@ -94,28 +94,50 @@ func pageClass(pages int) int {
 // AllocBuffer creates a buffer of at least the given size. After use,
 // it should be deallocated with FreeBuffer().
 func (p *bufferPool) AllocBuffer(size uint32) []byte {
+	return *p.allocHeld(size)
+}
+
+// allocHeld is AllocBuffer, returning the slice pointer that holds the
+// buffer in the pool; freeHeld takes it back without allocating a new
+// one, as FreeBuffer must for every buffer it keeps.
+func (p *bufferPool) allocHeld(size uint32) *[]byte {
 	pages := max((int(size)+pageSize-1)/pageSize, 1)
 	k := pageClass(pages)
 	pool := p.getPool(k, 1)
 	if k < keptClasses {
-		p.lastUse[k].Store(time.Now().UnixNano())
+		if !p.used[k].Load() {
+			p.used[k].Store(true)
+		}
 		for i := 0; i < slots(k); i++ {
 			if bp := p.kept[k][i].Swap(nil); bp != nil {
-				return (*bp)[:size]
+				*bp = (*bp)[:size]
+				return bp
 			}
 		}
 	}
 	if v := pool.Get(); v != nil {
-		return (*v.(*[]byte))[:size]
+		bp := v.(*[]byte)
+		*bp = (*bp)[:size]
+		return bp
 	}
-	return make([]byte, size, pageSize<<k)
+	b := make([]byte, size, pageSize<<k)
+	return &b
 }
 
 // FreeBuffer takes back a buffer if it was allocated through
 // AllocBuffer.  It is not an error to call FreeBuffer() on a slice
 // obtained elsewhere.
 func (p *bufferPool) FreeBuffer(slice []byte) {
-	c := cap(slice)
+	if cap(slice) == 0 {
+		return
+	}
+	p.freeHeld(&slice)
+}
+
+// freeHeld takes back the buffer held by bp (from allocHeld, or any
+// slice pointer FreeBuffer would accept), keeping bp for it.
+func (p *bufferPool) freeHeld(bp *[]byte) {
+	c := cap(*bp)
 	if c == 0 || c%pageSize != 0 {
 		return
 	}
@@ -124,8 +146,7 @@ func (p *bufferPool) FreeBuffer(slice []byte) {
 	if pages != 1<<k {
 		return // not one of ours
 	}
-	bp := new([]byte)
-	*bp = slice[:c]
+	*bp = (*bp)[:c]
 	pool := p.getPool(k, -1)
 	if k < keptClasses {
 		for i := 0; i < slots(k); i++ {
@@ -138,11 +159,11 @@ func (p *bufferPool) FreeBuffer(slice []byte) {
 	pool.Put(bp)
 }
 
-// releaseIdle lets go the kept buffers of the classes not asked for in
-// keptIdle, and checks again when the next of the others will be idle.
+// releaseIdle runs every keptIdle while buffers are kept: it lets go
+// the kept buffers of the classes not asked for since its last run, so
+// they go between keptIdle and twice that after the last request.
 func (p *bufferPool) releaseIdle() {
-	now := time.Now().UnixNano()
-	next := time.Duration(-1)
+	again := false
 	for k := range p.kept {
 		held := false
 		for i := range p.kept[k] {
@@ -151,17 +172,16 @@ func (p *bufferPool) releaseIdle() {
 		if !held {
 			continue
 		}
-		idle := time.Duration(now - p.lastUse[k].Load())
-		if idle >= keptIdle {
+		if p.used[k].Swap(false) {
+			again = true
+		} else {
 			for i := range p.kept[k] {
 				p.kept[k][i].Store(nil)
 			}
-		} else if next < 0 || keptIdle-idle < next {
-			next = keptIdle - idle
 		}
 	}
-	if next >= 0 {
-		time.AfterFunc(next, p.releaseIdle)
+	if again {
+		time.AfterFunc(keptIdle, p.releaseIdle)
 		return
 	}
 	p.releasing.Store(false)

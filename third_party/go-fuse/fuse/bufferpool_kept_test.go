@@ -109,3 +109,22 @@ func TestBufferPoolKeptReleasedWhenIdle(t *testing.T) {
 		}
 	}
 }
+
+// TestBufferPoolHeldNoAlloc checks that a reply buffer taken with
+// allocHeld and given back with freeHeld (as every request with a reply
+// payload does) allocates nothing once its class holds a buffer, and
+// comes back at the asked-for length.
+func TestBufferPoolHeldNoAlloc(t *testing.T) {
+	var p bufferPool
+	p.freeHeld(p.allocHeld(uint32(pageSize)))
+	allocs := testing.AllocsPerRun(100, func() {
+		bp := p.allocHeld(uint32(pageSize - 100))
+		if len(*bp) != pageSize-100 {
+			t.Fatalf("allocHeld: len %d, want %d", len(*bp), pageSize-100)
+		}
+		p.freeHeld(bp)
+	})
+	if allocs != 0 {
+		t.Errorf("allocHeld and freeHeld of a kept buffer: %v allocations, want 0", allocs)
+	}
+}

@@ -190,7 +190,11 @@ func (r *fuseFD) readRequest() (req *requestAlloc, code Status) {
 
 // returnRequest returns a request to the pool of unused requests.
 func (r *fuseFD) returnRequest(req *requestAlloc) {
-	if req.bufferPoolOutputBuf != nil {
+	if req.outputHolder != nil {
+		r.buffers.freeHeld(req.outputHolder)
+		req.outputHolder = nil
+		req.bufferPoolOutputBuf = nil
+	} else if req.bufferPoolOutputBuf != nil {
 		r.buffers.FreeBuffer(req.bufferPoolOutputBuf)
 		req.bufferPoolOutputBuf = nil
 	}

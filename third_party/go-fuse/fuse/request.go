@@ -92,6 +92,9 @@ type requestAlloc struct {
 	// obtained through bufferpool.
 	bufferPoolInputBuf  []byte
 	bufferPoolOutputBuf []byte
+	// outputHolder holds bufferPoolOutputBuf when it came from
+	// allocHeld: returned without allocating a holder.
+	outputHolder *[]byte
 
 	// For small pieces of data, we use the following inline arrays:
 

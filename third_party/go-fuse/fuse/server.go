@@ -550,7 +550,8 @@ func (ms *Server) handleRequest(req *requestAlloc) Status {
 	clear(req.outHeaderBuf)
 	clear(req.outDataBuf)
 	if outPayloadSize > 0 {
-		req.outPayload = ms.buffers.AllocBuffer(uint32(outPayloadSize))
+		req.outputHolder = ms.buffers.allocHeld(uint32(outPayloadSize))
+		req.outPayload = *req.outputHolder
 		req.bufferPoolOutputBuf = req.outPayload
 	}
 	ms.protocolServer.handleRequest(h, &req.request)
