@@ -87,13 +87,16 @@ const maxBackground = 24
 // of what INIT negotiates (MaxReadAhead) and the bdi's read_ahead_kb,
 // which starts at 128 KiB, and only root may raise the latter (in
 // sysfs). This is best effort: without it, reads are correct, only
-// slower (bench/README.md).
+// slower (bench/README.md). A FUSE mount's device is an anonymous one
+// (major 0); any other means the path no longer shows the mount (it was
+// unmounted, or something was mounted over it), and its bdi is not ours
+// to change: it could be the disk under the mountpoint.
 func setReadAhead(mountpoint string, n int) {
 	if os.Geteuid() != 0 {
 		return
 	}
 	var st unix.Stat_t
-	if err := unix.Stat(mountpoint, &st); err != nil {
+	if err := unix.Stat(mountpoint, &st); err != nil || unix.Major(st.Dev) != 0 {
 		return
 	}
 	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))

@@ -39,3 +39,39 @@ func TestMountReadAhead(t *testing.T) {
 		t.Errorf("%s = %s, want %s", path, got, want)
 	}
 }
+
+// TestSetReadAheadLeavesDisksAlone checks that setReadAhead on a path
+// that is not a FUSE mount (a mountpoint after an unmount) does not
+// change the read-ahead of the disk under it.
+func TestSetReadAheadLeavesDisksAlone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("only root may set a bdi's read_ahead_kb")
+	}
+	dir := t.TempDir()
+	var st unix.Stat_t
+	if err := unix.Stat(dir, &st); err != nil {
+		t.Fatal(err)
+	}
+	if unix.Major(st.Dev) == 0 {
+		t.Skipf("%s is on a device without a disk (major 0)", dir)
+	}
+	path := fmt.Sprintf("/sys/class/bdi/%d:%d/read_ahead_kb", unix.Major(st.Dev), unix.Minor(st.Dev))
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Skipf("no bdi sysfs entry: %v", err)
+	}
+	t.Cleanup(func() { os.WriteFile(path, before, 0) })
+	want := strings.TrimSpace(string(before))
+	n := 2 * bdiReadAhead
+	if want == fmt.Sprint(n>>10) {
+		n = bdiReadAhead / 2
+	}
+	setReadAhead(dir, n)
+	after, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(after)); got != want {
+		t.Errorf("setReadAhead(%q) changed %s from %s to %s", dir, path, want, got)
+	}
+}
